@@ -1,0 +1,155 @@
+//! Server configuration: every protocol default and limit lives here, in one place.
+//! Build one with [`Config::default`] and the `with_*` methods, then hand it to [`crate::SocketIo`].
+
+use std::time::Duration;
+
+/// Which cross-origin requests the Socket.IO endpoint accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// Only same-origin requests (no `Access-Control-Allow-Origin` header is sent; WebSocket
+    /// upgrades whose `Origin` differs from the `Host` are refused).
+    SameOrigin,
+    /// Any origin (`*`), as the conformance suites and public APIs need.
+    Any,
+    /// Exactly these origins, e.g. `https://example.com`.
+    Allow(Vec<String>),
+}
+
+/// Configuration of the Engine.IO and Socket.IO layers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Path of the endpoint, with leading and trailing slash (default `/socket.io/`).
+    pub path: String,
+    /// Delay between two server pings (default 25 s).
+    pub ping_interval: Duration,
+    /// How long the client has to answer a ping before the session is closed (default 20 s).
+    pub ping_timeout: Duration,
+    /// How long a WebSocket probe may take to complete the upgrade (default 10 s).
+    pub upgrade_timeout: Duration,
+    /// Largest HTTP body or WebSocket message accepted, in bytes (default 1 000 000).
+    pub max_payload: usize,
+    /// How long a client has to join a namespace after the session opens (default 45 s).
+    pub connect_timeout: Duration,
+    /// Cross-origin policy for HTTP requests and WebSocket upgrades (default same-origin).
+    pub cors: Cors,
+    /// Largest number of Engine.IO sessions open at once; past it handshakes get HTTP 503
+    /// (default: no limit).
+    pub max_connections: Option<usize>,
+    /// Largest number of buffered outbound bytes per session before it is disconnected as a
+    /// slow consumer (default 8 MiB).
+    pub max_buffered_bytes: usize,
+    /// Largest number of buffered outbound packets per session (default 4096).
+    pub max_buffered_packets: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: "/socket.io/".to_owned(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            connect_timeout: Duration::from_millis(45_000),
+            cors: Cors::SameOrigin,
+            max_connections: None,
+            max_buffered_bytes: 8 * 1024 * 1024,
+            max_buffered_packets: 4096,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the endpoint path; a missing leading or trailing slash is added.
+    pub fn with_path(mut self, path: &str) -> Self {
+        let trimmed = path.trim_matches('/');
+        self.path = if trimmed.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/{trimmed}/")
+        };
+        self
+    }
+
+    /// Sets the ping interval.
+    pub fn with_ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// Sets the ping timeout.
+    pub fn with_ping_timeout(mut self, timeout: Duration) -> Self {
+        self.ping_timeout = timeout;
+        self
+    }
+
+    /// Sets the upgrade timeout.
+    pub fn with_upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest accepted payload (HTTP body or WebSocket message), in bytes.
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Sets the namespace connect timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the cross-origin policy.
+    pub fn with_cors(mut self, cors: Cors) -> Self {
+        self.cors = cors;
+        self
+    }
+
+    /// Caps the number of open sessions.
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// Sets the per-session outbound buffer limits (bytes, packets).
+    pub fn with_max_buffered(mut self, bytes: usize, packets: usize) -> Self {
+        self.max_buffered_bytes = bytes;
+        self.max_buffered_packets = packets;
+        self
+    }
+
+    /// The OPEN packet's JSON body for a new session.
+    pub(crate) fn open_payload(&self, sid: &str, upgrades: bool) -> String {
+        let upgrades = if upgrades { r#"["websocket"]"# } else { "[]" };
+        format!(
+            r#"{{"sid":"{sid}","upgrades":{upgrades},"pingInterval":{},"pingTimeout":{},"maxPayload":{}}}"#,
+            self.ping_interval.as_millis(),
+            self.ping_timeout.as_millis(),
+            self.max_payload
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_reference_server() {
+        let c = Config::default();
+        assert_eq!(
+            c.open_payload("abc", true),
+            r#"{"sid":"abc","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#
+        );
+        assert_eq!(c.upgrade_timeout, Duration::from_secs(10));
+        assert_eq!(c.connect_timeout, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn path_is_normalised() {
+        assert_eq!(Config::default().with_path("engine.io").path, "/engine.io/");
+        assert_eq!(Config::default().with_path("/a/b/").path, "/a/b/");
+    }
+}

@@ -1,0 +1,688 @@
+//! The session actor: one per client, owning its Engine.IO state (transport, heartbeat, upgrade,
+//! polling queue, limits). The Socket.IO layer on top lives in `socket::dispatch`.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use actix::prelude::*;
+use actix_web::http::header::HeaderMap;
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::{
+    engine::{
+        error::RequestError,
+        packet::{self, ControlKind, Frame, Packet},
+    },
+    io::Shared,
+    reason::DisconnectReason,
+    socket::{
+        dispatch::{PartialPacket, PendingAck},
+        error::AckError,
+        payload::Payload,
+        socket::Socket,
+    },
+    transport::websocket::{CloseKind, WsFrame, WsInput, WsLink},
+};
+
+/// What the Engine.IO handshake request told us; copied into each socket's `Handshake`.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineInfo {
+    pub(crate) query: HashMap<String, String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) address: Option<SocketAddr>,
+    pub(crate) time: SystemTime,
+    pub(crate) url: String,
+}
+
+enum Transport {
+    Polling,
+    WebSocket(WsLink),
+}
+
+/// A WebSocket opened on a polling session, not yet confirmed by the client's `5`.
+struct Probe {
+    link: WsLink,
+    probed: bool,
+    timer: SpawnHandle,
+    /// After `2probe`: answers a waiting GET with `6` every 100 ms, as the reference does, so
+    /// the client can pause polling.
+    noop: Option<SpawnHandle>,
+}
+
+/// The answer to a waiting GET: a polling body, or an error status.
+pub(crate) type PollAnswer = Result<String, RequestError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Closed by the server over polling: the next GET collects the last packets and `1`.
+    Closing,
+    Closed,
+}
+
+/// One client's session.
+pub struct Session {
+    pub(crate) sid: Arc<str>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) info: EngineInfo,
+    transport: Transport,
+    probe: Option<Probe>,
+    queue: VecDeque<Frame>,
+    queued_bytes: usize,
+    pending_get: Option<oneshot::Sender<PollAnswer>>,
+    ping_due: Instant,
+    pong_deadline: Option<Instant>,
+    heartbeat: Option<SpawnHandle>,
+    state: State,
+    pub(crate) sockets: HashMap<Arc<str>, Socket>,
+    pub(crate) partial: Option<PartialPacket>,
+    pub(crate) acks: HashMap<u64, PendingAck>,
+    pub(crate) next_ack_id: u64,
+    pub(crate) joined_any: bool,
+}
+
+impl Session {
+    fn new(shared: Arc<Shared>, sid: Arc<str>, info: EngineInfo, transport: Transport) -> Self {
+        Session {
+            sid,
+            shared,
+            info,
+            transport,
+            probe: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            pending_get: None,
+            ping_due: Instant::now(),
+            pong_deadline: None,
+            heartbeat: None,
+            state: State::Open,
+            sockets: HashMap::new(),
+            partial: None,
+            acks: HashMap::new(),
+            next_ack_id: 0,
+            joined_any: false,
+        }
+    }
+
+    /// Starts a session whose first transport is long-polling; the caller answers the
+    /// handshake GET with the OPEN packet.
+    pub(crate) fn start_polling(
+        shared: Arc<Shared>,
+        sid: Arc<str>,
+        info: EngineInfo,
+    ) -> Addr<Session> {
+        Session::new(shared, sid, info, Transport::Polling).start()
+    }
+
+    /// Starts a session on a WebSocket; the OPEN packet is its first frame. `input` is the
+    /// socket's frame stream, fed to the actor with `add_stream`.
+    pub(crate) fn start_websocket<S>(
+        shared: Arc<Shared>,
+        sid: Arc<str>,
+        info: EngineInfo,
+        link: WsLink,
+        input: S,
+    ) -> Addr<Session>
+    where
+        S: futures_util::Stream<Item = WsInput> + 'static,
+    {
+        let open = Frame::Text(format!("0{}", shared.config.open_payload(&sid, false)).into());
+        link.send(open);
+        Session::create(move |ctx| {
+            ctx.add_stream(input);
+            Session::new(shared, sid, info, Transport::WebSocket(link))
+        })
+    }
+
+    /// False once the session is closing or closed.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// True once the client missed its pong deadline, whether or not the timer has fired yet.
+    fn expired(&self) -> bool {
+        matches!(self.pong_deadline, Some(deadline) if Instant::now() >= deadline)
+    }
+
+    fn schedule_ping(&mut self, ctx: &mut Context<Self>) {
+        let interval = self.shared.config.ping_interval;
+        self.ping_due = Instant::now() + interval;
+        if let Some(handle) = self.heartbeat.take() {
+            ctx.cancel_future(handle);
+        }
+        self.heartbeat = Some(ctx.run_later(interval, |act, ctx| act.send_ping(ctx)));
+    }
+
+    fn send_ping(&mut self, ctx: &mut Context<Self>) {
+        if self.state != State::Open {
+            return;
+        }
+        self.send_frames(&[Frame::control(ControlKind::Ping)], ctx);
+        // The deadline counts from when the ping was due, so a late timer never grants extra time.
+        self.pong_deadline = Some(self.ping_due + self.shared.config.ping_timeout);
+        self.arm_pong_check(ctx);
+    }
+
+    fn arm_pong_check(&mut self, ctx: &mut Context<Self>) {
+        let Some(deadline) = self.pong_deadline else {
+            return;
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        self.heartbeat = Some(ctx.run_later(wait, |act, ctx| {
+            if act.expired() {
+                act.close(DisconnectReason::PingTimeout, ctx);
+            } else {
+                act.arm_pong_check(ctx);
+            }
+        }));
+    }
+
+    fn on_pong(&mut self, ctx: &mut Context<Self>) {
+        if self.pong_deadline.take().is_some() {
+            self.schedule_ping(ctx);
+        }
+    }
+
+    /// Sends frames through whichever transport is current.
+    pub(crate) fn send_frames(&mut self, frames: &[Frame], ctx: &mut Context<Self>) {
+        if self.state != State::Open {
+            return;
+        }
+        let config = self.shared.clone();
+        let config = &config.config;
+        let over_limit = match &self.transport {
+            Transport::WebSocket(link) => {
+                let mut load = (0, 0);
+                for frame in frames {
+                    load = link.send(frame.clone());
+                }
+                load.0 > config.max_buffered_bytes || load.1 > config.max_buffered_packets
+            }
+            Transport::Polling => {
+                for frame in frames {
+                    self.queued_bytes += frame.len();
+                    self.queue.push_back(frame.clone());
+                }
+                self.flush_poll();
+                self.queued_bytes > config.max_buffered_bytes
+                    || self.queue.len() > config.max_buffered_packets
+            }
+        };
+        if over_limit {
+            log::warn!(
+                "session {}: outbound buffer over its limit (slow consumer); closing",
+                self.sid
+            );
+            self.close(DisconnectReason::TransportError, ctx);
+        }
+    }
+
+    /// Hands the queued packets to the waiting GET, if there is one.
+    fn flush_poll(&mut self) {
+        if self.queue.is_empty() {
+            return;
+        }
+        if let Some(tx) = self.pending_get.take() {
+            let body = packet::encode_payload(&self.queue);
+            if tx.send(Ok(body)).is_ok() {
+                self.queue.clear();
+                self.queued_bytes = 0;
+            }
+            // Otherwise the request went away: the packets wait for the next GET.
+        }
+    }
+
+    fn answer_pending_get(&mut self, kind: ControlKind) {
+        if let Some(tx) = self.pending_get.take() {
+            let _ = tx.send(Ok(packet::encode_payload(&[Frame::control(kind)])));
+        }
+    }
+
+    /// Handles one Engine.IO packet from the current transport.
+    fn on_packet(&mut self, packet: Packet<'_>, ctx: &mut Context<Self>) {
+        match packet {
+            Packet::Close => self.close(DisconnectReason::TransportClose, ctx),
+            Packet::Ping(_) => {
+                log::warn!("session {}: client sent a ping (invalid in v4)", self.sid);
+                self.close(DisconnectReason::ParseError, ctx);
+            }
+            Packet::Pong(_) => self.on_pong(ctx),
+            Packet::Message(text) => self.on_message(text, ctx),
+            Packet::Binary(data) => self.on_binary(data, ctx),
+            Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        match packet::decode_text(text) {
+            Ok(packet) => self.on_packet(packet, ctx),
+            Err(err) => {
+                log::warn!("session {}: {err}; closing", self.sid);
+                self.close(DisconnectReason::ParseError, ctx);
+            }
+        }
+    }
+
+    fn on_probe_frame(&mut self, frame: WsFrame, ctx: &mut Context<Self>) {
+        let Some(probe) = self.probe.as_mut() else {
+            return;
+        };
+        match frame {
+            WsFrame::Text(text) if &*text == "2probe" && !probe.probed => {
+                probe.link.send(Frame::control(ControlKind::PongProbe));
+                probe.probed = true;
+                probe.noop = Some(ctx.run_interval(Duration::from_millis(100), |act, _| {
+                    if act.queue.is_empty() {
+                        act.answer_pending_get(ControlKind::Noop);
+                    }
+                }));
+            }
+            WsFrame::Text(text) if &*text == "5" && probe.probed => self.complete_upgrade(ctx),
+            WsFrame::Ping(data) => probe.link.pong(data),
+            _ => {
+                log::debug!("session {}: upgrade aborted by the probe socket", self.sid);
+                self.drop_probe(ctx);
+            }
+        }
+    }
+
+    fn complete_upgrade(&mut self, ctx: &mut Context<Self>) {
+        let Some(probe) = self.probe.take() else {
+            return;
+        };
+        ctx.cancel_future(probe.timer);
+        if let Some(noop) = probe.noop {
+            ctx.cancel_future(noop);
+        }
+        // A GET still waiting now was sent after the client paused polling: not a client we know.
+        if let Some(tx) = self.pending_get.take() {
+            let _ = tx.send(Err(RequestError::BadRequest("session upgraded")));
+        }
+        let link = probe.link;
+        let mut load = (0, 0);
+        for frame in self.queue.drain(..) {
+            load = link.send(frame);
+        }
+        self.queued_bytes = 0;
+        self.transport = Transport::WebSocket(link);
+        log::debug!("session {}: upgraded to websocket", self.sid);
+        let config = &self.shared.config;
+        if load.0 > config.max_buffered_bytes || load.1 > config.max_buffered_packets {
+            self.close(DisconnectReason::TransportError, ctx);
+        }
+    }
+
+    fn drop_probe(&mut self, ctx: &mut Context<Self>) {
+        if let Some(probe) = self.probe.take() {
+            ctx.cancel_future(probe.timer);
+            if let Some(noop) = probe.noop {
+                ctx.cancel_future(noop);
+            }
+            probe.link.close(CloseKind::Normal);
+        }
+    }
+
+    /// Closes the session for `reason`: sockets are told, transports closed, the sid forgotten.
+    pub(crate) fn close(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
+        self.close_with(reason, CloseKind::Normal, ctx);
+    }
+
+    fn close_with(&mut self, reason: DisconnectReason, kind: CloseKind, ctx: &mut Context<Self>) {
+        if self.state != State::Open {
+            return;
+        }
+        match reason {
+            DisconnectReason::TransportClose
+            | DisconnectReason::ForcedServerClose
+            | DisconnectReason::ServerShuttingDown
+            | DisconnectReason::ServerNamespaceDisconnect => {
+                log::info!("session {} closed: {reason}", self.sid)
+            }
+            _ => log::warn!("session {} closed: {reason}", self.sid),
+        }
+        self.sockets_closed(reason, ctx);
+        self.drop_probe(ctx);
+        if let Some(handle) = self.heartbeat.take() {
+            ctx.cancel_future(handle);
+        }
+        self.state = State::Closed;
+        match &self.transport {
+            Transport::WebSocket(link) => link.close(kind),
+            Transport::Polling => {
+                let last = if reason == DisconnectReason::TransportClose {
+                    ControlKind::Noop
+                } else {
+                    ControlKind::Close
+                };
+                self.queue.push_back(Frame::control(last));
+                if let Some(tx) = self.pending_get.take() {
+                    let _ = tx.send(Ok(packet::encode_payload(&self.queue)));
+                } else if reason.is_server_initiated() {
+                    // Nobody is polling right now: keep the last packets for the next GET.
+                    self.state = State::Closing;
+                    let linger = self.shared.config.ping_timeout;
+                    ctx.run_later(linger, |_, ctx| ctx.stop());
+                    return;
+                }
+            }
+        }
+        self.shared.remove_session(&self.sid);
+        ctx.stop();
+    }
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        log::info!(
+            "session {} opened over {}",
+            self.sid,
+            match self.transport {
+                Transport::Polling => "polling",
+                Transport::WebSocket(_) => "websocket",
+            }
+        );
+        self.schedule_ping(ctx);
+        let connect_timeout = self.shared.config.connect_timeout;
+        if self.shared.mode == crate::io::Mode::SocketIo {
+            ctx.run_later(connect_timeout, |act, ctx| {
+                if !act.joined_any {
+                    log::warn!("session {}: no namespace joined in time", act.sid);
+                    act.close(DisconnectReason::ForcedClose, ctx);
+                }
+            });
+        }
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        if self.state == State::Open {
+            self.close(DisconnectReason::ServerShuttingDown, ctx);
+        }
+        self.shared.remove_session(&self.sid);
+    }
+}
+
+/// A long-polling GET: resolves with the body to send (at once, or when something is queued).
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<PollAnswer>, RequestError>")]
+pub(crate) struct PollGet;
+
+impl Handler<PollGet> for Session {
+    type Result = Result<oneshot::Receiver<PollAnswer>, RequestError>;
+
+    fn handle(&mut self, _: PollGet, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        match self.state {
+            State::Closed => return Err(RequestError::UnknownSid),
+            State::Closing => {
+                let _ = tx.send(Ok(packet::encode_payload(&self.queue)));
+                self.queue.clear();
+                ctx.stop();
+                return Ok(rx);
+            }
+            State::Open => {}
+        }
+        if self.expired() {
+            self.close(DisconnectReason::PingTimeout, ctx);
+            return Err(RequestError::UnknownSid);
+        }
+        if matches!(self.transport, Transport::WebSocket(_)) {
+            return Err(RequestError::BadRequest("polling on an upgraded session"));
+        }
+        if self.pending_get.is_some() {
+            log::warn!("session {}: overlapping GET requests; closing", self.sid);
+            self.close(DisconnectReason::TransportError, ctx);
+            return Err(RequestError::BadRequest("overlapping GET requests"));
+        }
+        self.pending_get = Some(tx);
+        self.flush_poll();
+        Ok(rx)
+    }
+}
+
+/// A long-polling POST body (already bounded by `max_payload`).
+#[derive(Message)]
+#[rtype(result = "Result<(), RequestError>")]
+pub(crate) struct PollPost {
+    pub(crate) body: Bytes,
+}
+
+impl Handler<PollPost> for Session {
+    type Result = Result<(), RequestError>;
+
+    fn handle(&mut self, msg: PollPost, ctx: &mut Context<Self>) -> Self::Result {
+        if self.state != State::Open {
+            return Err(RequestError::UnknownSid);
+        }
+        if self.expired() {
+            self.close(DisconnectReason::PingTimeout, ctx);
+            return Err(RequestError::UnknownSid);
+        }
+        if matches!(self.transport, Transport::WebSocket(_)) {
+            return Err(RequestError::BadRequest("polling on an upgraded session"));
+        }
+        let Ok(text) = std::str::from_utf8(&msg.body) else {
+            log::warn!("session {}: polling body is not UTF-8; closing", self.sid);
+            self.close(DisconnectReason::ParseError, ctx);
+            return Err(RequestError::BadRequest("parse error"));
+        };
+        let packets = match packet::decode_payload(text) {
+            Ok(packets) => packets,
+            Err(err) => {
+                log::warn!("session {}: {err}; closing", self.sid);
+                self.close(DisconnectReason::ParseError, ctx);
+                return Err(RequestError::BadRequest("parse error"));
+            }
+        };
+        for packet in packets {
+            if self.state != State::Open {
+                break;
+            }
+            self.on_packet(packet, ctx);
+        }
+        Ok(())
+    }
+}
+
+/// Why a probe WebSocket was not attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProbeRefusal {
+    /// The session is gone: refuse the upgrade request (400).
+    Gone,
+    /// Already upgraded or upgrading: accept the WebSocket, then close it, as the reference does.
+    Busy,
+}
+
+/// A WebSocket opened with this session's sid: the upgrade probe.
+#[derive(Message)]
+#[rtype(result = "Result<(), ProbeRefusal>")]
+pub(crate) struct AttachProbe {
+    pub(crate) link: WsLink,
+}
+
+impl Handler<AttachProbe> for Session {
+    type Result = Result<(), ProbeRefusal>;
+
+    fn handle(&mut self, msg: AttachProbe, ctx: &mut Context<Self>) -> Self::Result {
+        if self.state != State::Open || self.expired() {
+            return Err(ProbeRefusal::Gone);
+        }
+        if matches!(self.transport, Transport::WebSocket(_)) || self.probe.is_some() {
+            log::debug!("session {}: second WebSocket refused", self.sid);
+            return Err(ProbeRefusal::Busy);
+        }
+        let link_id = msg.link.id();
+        let timer = ctx.run_later(self.shared.config.upgrade_timeout, move |act, ctx| {
+            if act.probe.as_ref().is_some_and(|p| p.link.id() == link_id) {
+                log::debug!("session {}: upgrade timed out", act.sid);
+                act.drop_probe(ctx);
+            }
+        });
+        self.probe = Some(Probe {
+            link: msg.link,
+            probed: false,
+            timer,
+            noop: None,
+        });
+        Ok(())
+    }
+}
+
+impl StreamHandler<WsInput> for Session {
+    fn handle(&mut self, input: WsInput, ctx: &mut Context<Self>) {
+        self.on_ws_input(input, ctx);
+    }
+
+    // Each stream ends with an explicit `WsFrame::End`; the default would stop the actor.
+    fn finished(&mut self, _ctx: &mut Context<Self>) {}
+}
+
+impl Handler<WsInput> for Session {
+    type Result = ();
+
+    fn handle(&mut self, input: WsInput, ctx: &mut Context<Self>) {
+        self.on_ws_input(input, ctx);
+    }
+}
+
+impl Session {
+    fn on_ws_input(&mut self, input: WsInput, ctx: &mut Context<Self>) {
+        if self.state != State::Open {
+            return;
+        }
+        let is_main =
+            matches!(&self.transport, Transport::WebSocket(link) if link.id() == input.link);
+        if !is_main {
+            if self
+                .probe
+                .as_ref()
+                .is_some_and(|p| p.link.id() == input.link)
+            {
+                self.on_probe_frame(input.frame, ctx);
+            }
+            return;
+        }
+        if self.expired() {
+            self.close(DisconnectReason::PingTimeout, ctx);
+            return;
+        }
+        match input.frame {
+            WsFrame::Text(text) => self.on_text(&text, ctx),
+            WsFrame::Binary(data) => self.on_packet(Packet::Binary(data), ctx),
+            WsFrame::Ping(data) => {
+                if let Transport::WebSocket(link) = &self.transport {
+                    link.pong(data);
+                }
+            }
+            WsFrame::Ignored => {}
+            WsFrame::Close | WsFrame::End => self.close(DisconnectReason::TransportClose, ctx),
+            WsFrame::TooBig => {
+                log::warn!("session {}: WebSocket message over max_payload", self.sid);
+                self.close_with(DisconnectReason::TransportError, CloseKind::TooBig, ctx);
+            }
+            WsFrame::Broken(why) => {
+                log::warn!("session {}: WebSocket protocol error: {why}", self.sid);
+                self.close_with(DisconnectReason::TransportError, CloseKind::Protocol, ctx);
+            }
+        }
+    }
+}
+
+/// Frames for one socket (or any socket of the session when `socket_id` is `None`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Outgoing {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) socket_id: Option<Arc<str>>,
+    pub(crate) frames: Arc<[Frame]>,
+}
+
+impl Outgoing {
+    /// One encoded Socket.IO packet and its attachments.
+    pub(crate) fn new(
+        nsp: Arc<str>,
+        socket_id: Option<Arc<str>>,
+        text: &str,
+        attachments: Vec<Bytes>,
+    ) -> Self {
+        let mut frames = Vec::with_capacity(1 + attachments.len());
+        frames.push(Frame::message(text));
+        frames.extend(attachments.into_iter().map(Frame::Binary));
+        Outgoing {
+            nsp,
+            socket_id,
+            frames: frames.into(),
+        }
+    }
+}
+
+impl Handler<Outgoing> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
+        if let Some(id) = &msg.socket_id {
+            let current = self.sockets.get(&msg.nsp).map(Socket::id_arc);
+            if current != Some(id) {
+                return; // that socket has left; drop what was meant for it
+            }
+        }
+        self.send_frames(&msg.frames, ctx);
+    }
+}
+
+/// An emit that waits for the client's acknowledgement.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct EmitWithAck {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) socket_id: Arc<str>,
+    pub(crate) event: String,
+    pub(crate) payload: Payload,
+    pub(crate) timeout: Duration,
+    pub(crate) reply: oneshot::Sender<Result<Payload, AckError>>,
+}
+
+impl Handler<EmitWithAck> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: EmitWithAck, ctx: &mut Context<Self>) {
+        self.emit_with_ack(msg, ctx);
+    }
+}
+
+/// The server disconnects one socket from its namespace.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct LeaveNamespace {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) socket_id: Arc<str>,
+}
+
+impl Handler<LeaveNamespace> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: LeaveNamespace, ctx: &mut Context<Self>) {
+        self.server_leave(&msg.nsp, &msg.socket_id, ctx);
+    }
+}
+
+/// The server closes the whole session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CloseSession {
+    pub(crate) reason: DisconnectReason,
+}
+
+impl Handler<CloseSession> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseSession, ctx: &mut Context<Self>) {
+        self.close(msg.reason, ctx);
+    }
+}

@@ -1,0 +1,197 @@
+//! `SocketIo`, the handle applications hold: namespaces, configuration, the session registry,
+//! and the actix-web service that mounts the endpoint.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, RwLock,
+    },
+};
+
+use actix::Addr;
+use actix_web::web::ServiceConfig;
+
+use crate::{
+    config::Config,
+    engine::session::Session,
+    service,
+    socket::{namespace::Namespace, socket::Socket},
+};
+
+/// What sits on top of Engine.IO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Socket.IO v5 (the normal case).
+    SocketIo,
+    /// Plain Engine.IO echo, for the Engine.IO conformance suite.
+    EngineEcho,
+}
+
+/// State shared by the service and every session.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) mode: Mode,
+    namespaces: RwLock<HashMap<String, Namespace>>,
+    sessions: RwLock<HashMap<Arc<str>, Addr<Session>>>,
+    open_sessions: AtomicUsize,
+}
+
+impl Shared {
+    /// Reserves a place for a new session; false when `max_connections` is reached.
+    pub(crate) fn reserve_session(&self) -> bool {
+        let previous = self.open_sessions.fetch_add(1, Ordering::AcqRel);
+        if let Some(max) = self.config.max_connections {
+            if previous >= max {
+                self.open_sessions.fetch_sub(1, Ordering::AcqRel);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Gives back a reservation whose session never started.
+    pub(crate) fn release_session(&self) {
+        self.open_sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Registers a session started after a successful [`Shared::reserve_session`].
+    pub(crate) fn insert_session(&self, sid: Arc<str>, addr: Addr<Session>) {
+        self.sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sid, addr);
+    }
+
+    /// Forgets a session and frees its place; harmless if already gone.
+    pub(crate) fn remove_session(&self, sid: &str) {
+        let removed = self
+            .sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(sid);
+        if removed.is_some() {
+            self.open_sessions.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The actor of an open session.
+    pub(crate) fn session(&self, sid: &str) -> Option<Addr<Session>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sid)
+            .cloned()
+    }
+
+    /// The namespace of that name, if the application declared it.
+    pub(crate) fn namespace(&self, name: &str) -> Option<Namespace> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
+
+/// The Socket.IO server: declare namespaces and handlers on it, then mount it in an actix-web
+/// `App` with [`SocketIo::service`]. Cloning is cheap; clones share everything.
+///
+/// ```no_run
+/// use actix_socketio::{Config, SocketIo};
+/// use actix_web::{App, HttpServer};
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let io = SocketIo::new(Config::default());
+///     io.ns("/", |socket| {
+///         socket.on("ping", |socket, _event| {
+///             let _ = socket.emit("pong", "hello");
+///         });
+///     });
+///     HttpServer::new(move || App::new().configure(io.service()))
+///         .bind(("127.0.0.1", 8080))?
+///         .run()
+///         .await
+/// }
+/// ```
+#[derive(Clone)]
+pub struct SocketIo {
+    shared: Arc<Shared>,
+}
+
+impl Default for SocketIo {
+    fn default() -> Self {
+        SocketIo::new(Config::default())
+    }
+}
+
+impl SocketIo {
+    /// A server with this configuration and no namespace yet.
+    pub fn new(config: Config) -> Self {
+        Self::with_mode(config, Mode::SocketIo)
+    }
+
+    /// A plain Engine.IO server that echoes every message back, text and binary. It exists for
+    /// the Engine.IO conformance suite; applications want [`SocketIo::new`].
+    #[doc(hidden)]
+    pub fn engine_echo(config: Config) -> Self {
+        Self::with_mode(config, Mode::EngineEcho)
+    }
+
+    fn with_mode(config: Config, mode: Mode) -> Self {
+        SocketIo {
+            shared: Arc::new(Shared {
+                config,
+                mode,
+                namespaces: RwLock::new(HashMap::new()),
+                sessions: RwLock::new(HashMap::new()),
+                open_sessions: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Declares a namespace (creating it if needed) and sets its connect handler.
+    pub fn ns<F>(&self, name: &str, on_connect: F) -> Namespace
+    where
+        F: Fn(Socket) + Send + Sync + 'static,
+    {
+        let ns = self.of(name);
+        ns.on_connect(on_connect);
+        ns
+    }
+
+    /// The namespace of that name, created (with no handler) if it does not exist yet.
+    /// A name without a leading slash gets one.
+    pub fn of(&self, name: &str) -> Namespace {
+        let name = if name.starts_with('/') {
+            name.to_owned()
+        } else {
+            format!("/{name}")
+        };
+        self.shared
+            .namespaces
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.clone())
+            .or_insert_with(|| Namespace::new(&name))
+            .clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Number of open Engine.IO sessions (connected clients).
+    pub fn session_count(&self) -> usize {
+        self.shared.open_sessions.load(Ordering::Acquire)
+    }
+
+    /// Registers the endpoint (and its CORS policy) on an actix-web app:
+    /// `App::new().configure(io.service())`.
+    pub fn service(&self) -> impl FnOnce(&mut ServiceConfig) {
+        let shared = self.shared.clone();
+        move |cfg: &mut ServiceConfig| service::register(cfg, shared)
+    }
+}

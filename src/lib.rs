@@ -1,0 +1,75 @@
+//! # actix-socketio
+//!
+//! A [Socket.IO](https://socket.io) server (protocol v5, over Engine.IO v4) on
+//! [actix](https://actix.rs). Official Socket.IO clients (browser, Node, Python) connect to it
+//! unmodified, over WebSocket, HTTP long-polling, or polling upgraded to WebSocket.
+//!
+//! Each client session is an actix actor; application code talks to it through cheap
+//! [`Socket`] handles, so HTTP routes and realtime share one actix-web server.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use actix_socketio::{Config, ConnectError, Payload, SocketIo};
+//! use actix_web::{App, HttpServer};
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let io = SocketIo::new(Config::default());
+//!     io.ns("/", |socket| {
+//!         let _ = socket.emit("welcome", &serde_json::json!({ "id": socket.id() }));
+//!         // Typed arguments: the first argument deserialized with serde.
+//!         socket.on_data("chat", |socket, text: String, ack| {
+//!             let _ = socket.emit("chat", &text);
+//!             if let Some(ack) = ack {
+//!                 let _ = ack.send("delivered");
+//!             }
+//!         });
+//!         // Raw events: any number of arguments, binary included.
+//!         socket.on("echo", |socket, event| {
+//!             let _ = socket.emit_payload("echo", event.payload().clone());
+//!         });
+//!         // Ask the client and await its acknowledgement.
+//!         let asker = socket.clone();
+//!         actix::spawn(async move {
+//!             let answer = asker
+//!                 .emit_with_ack("question", "ready?", Duration::from_secs(5))
+//!                 .await;
+//!             log::info!("client answered {answer:?}");
+//!         });
+//!         socket.on_disconnect(|socket, reason| log::info!("{} left: {reason}", socket.id()));
+//!     });
+//!     // Connect middleware: refuse sockets without the right token.
+//!     io.of("/admin").use_middleware(|socket| {
+//!         match socket.handshake().auth.get("token").and_then(|t| t.as_str()) {
+//!             Some("secret") => Ok(()),
+//!             _ => Err(ConnectError::new("unauthorized")),
+//!         }
+//!     });
+//!     let _binary = Payload::new().binary(vec![1u8, 2, 3]);
+//!     HttpServer::new(move || App::new().configure(io.service()))
+//!         .bind(("127.0.0.1", 8080))?
+//!         .run()
+//!         .await
+//! }
+//! ```
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod engine;
+mod io;
+pub mod reason;
+mod service;
+pub mod socket;
+mod transport;
+
+pub use config::{Config, Cors};
+pub use io::SocketIo;
+pub use reason::DisconnectReason;
+pub use socket::{
+    ack::{AckFuture, AckSender},
+    error::{AckError, ConnectError, EmitError},
+    namespace::Namespace,
+    payload::Payload,
+    socket::{Event, Handshake, Socket},
+};

@@ -1,0 +1,60 @@
+//! Why a socket or session ended, with the exact strings the reference server reports.
+//! Handlers registered with `Socket::on_disconnect` receive one of these.
+
+use std::fmt;
+
+/// Why a socket was disconnected (the reference server's reason strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectReason {
+    /// The client closed the connection (close packet, WebSocket close, TCP reset).
+    TransportClose,
+    /// The connection failed, or the session was closed for breaking a limit.
+    TransportError,
+    /// The client did not answer a ping in time.
+    PingTimeout,
+    /// The client sent a packet that could not be decoded.
+    ParseError,
+    /// The client broke the protocol's rules (invalid packet for the state, reserved event...).
+    ForcedClose,
+    /// The server closed the whole connection.
+    ForcedServerClose,
+    /// The client left the namespace.
+    ClientNamespaceDisconnect,
+    /// The server disconnected the socket from the namespace.
+    ServerNamespaceDisconnect,
+    /// The server is shutting down.
+    ServerShuttingDown,
+}
+
+impl DisconnectReason {
+    /// The reason as the reference server spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::ForcedServerClose => "forced server close",
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
+        }
+    }
+
+    /// True for closes the server decided on and wants the client to be told about.
+    pub(crate) fn is_server_initiated(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::ForcedServerClose
+                | DisconnectReason::ServerNamespaceDisconnect
+                | DisconnectReason::ServerShuttingDown
+        )
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

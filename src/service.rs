@@ -1,0 +1,157 @@
+//! The HTTP entry point: validates the Engine.IO query in the reference server's order, applies
+//! the origin policy, and hands the request to the polling or WebSocket transport.
+
+use std::{collections::HashMap, sync::Arc, time::SystemTime};
+
+use actix_web::{
+    http::header::{self, HeaderValue},
+    web, HttpRequest, HttpResponse,
+};
+
+use crate::{
+    config::Cors,
+    engine::{error::RequestError, session::EngineInfo},
+    io::Shared,
+    transport::{polling, websocket},
+};
+
+/// Registers the endpoint on an app; called by `SocketIo::service`.
+pub(crate) fn register(cfg: &mut web::ServiceConfig, shared: Arc<Shared>) {
+    let path = shared.config.path.clone();
+    let mut paths = vec![path.clone()];
+    let bare = path.trim_end_matches('/');
+    if !bare.is_empty() {
+        paths.push(bare.to_owned());
+    }
+    let cors = cors_middleware(&shared.config.cors);
+    let handler = move |req: HttpRequest, body: web::Payload| {
+        let shared = shared.clone();
+        async move { entry(req, body, shared).await }
+    };
+    cfg.service(
+        web::resource(paths)
+            .wrap(cors)
+            .route(web::route().to(handler)),
+    );
+}
+
+fn cors_middleware(policy: &Cors) -> actix_cors::Cors {
+    let base = actix_cors::Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .max_age(3600);
+    match policy {
+        Cors::Any => base.allow_any_origin().send_wildcard(),
+        Cors::Allow(origins) => {
+            let mut cors = base.supports_credentials();
+            for origin in origins {
+                cors = cors.allowed_origin(origin);
+            }
+            cors
+        }
+        Cors::SameOrigin => base.allowed_origin_fn(|origin, head| {
+            same_origin(origin, head.headers().get(header::HOST))
+        }),
+    }
+}
+
+/// True when `origin` (`scheme://host[:port]`) names the host the request was sent to.
+fn same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+}
+
+/// Whether a WebSocket request's `Origin` is allowed (CORS does not protect WebSockets).
+fn origin_allowed(policy: &Cors, req: &HttpRequest) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true; // not a browser
+    };
+    match policy {
+        Cors::Any => true,
+        Cors::Allow(origins) => origin
+            .to_str()
+            .is_ok_and(|o| origins.iter().any(|allowed| allowed == o)),
+        Cors::SameOrigin => same_origin(origin, req.headers().get(header::HOST)),
+    }
+}
+
+fn engine_info(req: &HttpRequest, query: HashMap<String, String>) -> EngineInfo {
+    EngineInfo {
+        query,
+        headers: req.headers().clone(),
+        address: req.peer_addr(),
+        time: SystemTime::now(),
+        url: req.uri().to_string(),
+    }
+}
+
+async fn entry(req: HttpRequest, body: web::Payload, shared: Arc<Shared>) -> HttpResponse {
+    let is_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let refuse = |err: RequestError| {
+        log::debug!("request {} refused: {err:?}", req.uri());
+        if is_upgrade && err != RequestError::TooManyConnections {
+            HttpResponse::BadRequest()
+                .content_type("text/html")
+                .body(err.to_string())
+        } else {
+            err.to_response()
+        }
+    };
+    let Ok(query) = web::Query::<HashMap<String, String>>::from_query(req.query_string()) else {
+        return refuse(RequestError::BadRequest("malformed query string"));
+    };
+    let query = query.into_inner();
+    let websocket = match query.get("transport").map(String::as_str) {
+        Some("polling") => false,
+        Some("websocket") => true,
+        _ => return refuse(RequestError::UnknownTransport),
+    };
+    let eio_is_4 = query.get("EIO").map(String::as_str) == Some("4");
+    let sid = query.get("sid").cloned();
+    if sid.is_none() && !eio_is_4 {
+        return refuse(RequestError::UnsupportedProtocolVersion);
+    }
+    if sid.is_some() && !eio_is_4 {
+        return refuse(RequestError::BadRequest("wrong EIO for this session"));
+    }
+    if websocket && !origin_allowed(&shared.config.cors, &req) {
+        log::warn!("websocket refused: origin not allowed");
+        return refuse(RequestError::BadRequest("origin not allowed"));
+    }
+    match (websocket, sid) {
+        (false, None) => {
+            let info = engine_info(&req, query);
+            polling::handshake(&req, shared, info)
+        }
+        (false, Some(sid)) => polling::request(req, body, shared, &sid).await,
+        (true, sid) => {
+            let info = engine_info(&req, query);
+            websocket::handle(req, body, shared, sid, info).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        let host = HeaderValue::from_static("127.0.0.1:8080");
+        let ok = HeaderValue::from_static("http://127.0.0.1:8080");
+        let other_port = HeaderValue::from_static("http://127.0.0.1:9090");
+        let evil = HeaderValue::from_static("https://evil.example");
+        assert!(same_origin(&ok, Some(&host)));
+        assert!(!same_origin(&other_port, Some(&host)));
+        assert!(!same_origin(&evil, Some(&host)));
+        assert!(!same_origin(&ok, None));
+    }
+}

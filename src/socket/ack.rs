@@ -1,0 +1,88 @@
+//! Acknowledgements both ways: `AckSender` answers a client's ack, `AckFuture` awaits a client's
+//! answer to `emit_with_ack`. Ack ids are allocated by the session actor.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use actix::Addr;
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::sync::oneshot;
+
+use crate::{
+    engine::session::{Outgoing, Session},
+    socket::{error::AckError, packet, payload::Payload},
+};
+
+/// Answers one client acknowledgement; consumed by sending.
+///
+/// Dropping it without sending leaves the client's callback unanswered (it may time out).
+#[derive(Debug)]
+pub struct AckSender {
+    pub(crate) session: Addr<Session>,
+    pub(crate) nsp: Arc<str>,
+    pub(crate) socket_id: Arc<str>,
+    pub(crate) id: u64,
+}
+
+impl AckSender {
+    /// Answers with one serialized argument.
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), serde_json::Error> {
+        let payload = Payload::new().arg(data)?;
+        self.send_payload(payload);
+        Ok(())
+    }
+
+    /// Answers with any arguments, binary included.
+    pub fn send_payload(self, payload: Payload) {
+        let (args, attachments) = payload.into_parts();
+        let text = packet::encode_ack(&self.nsp, self.id, &args, attachments.len());
+        self.session.do_send(Outgoing::new(
+            self.nsp,
+            Some(self.socket_id),
+            &text,
+            attachments,
+        ));
+    }
+
+    /// The ack id the client chose.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// The client's answer to an `emit_with_ack`: resolves to its arguments, or to why none came.
+#[must_use = "an AckFuture does nothing unless awaited"]
+pub struct AckFuture {
+    pub(crate) rx: Option<oneshot::Receiver<Result<Payload, AckError>>>,
+    pub(crate) early: Option<AckError>,
+}
+
+impl AckFuture {
+    /// Awaits the answer and deserializes its arguments, e.g. into `(String,)` or `Vec<Value>`.
+    pub async fn parse<T: DeserializeOwned>(self) -> Result<T, AckError> {
+        let payload = self.await?;
+        payload
+            .parse()
+            .map_err(|e: serde_json::Error| AckError::Decode(e.to_string()))
+    }
+}
+
+impl Future for AckFuture {
+    type Output = Result<Payload, AckError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(err) = self.early.take() {
+            return Poll::Ready(Err(err));
+        }
+        match self.rx.as_mut() {
+            None => Poll::Ready(Err(AckError::Disconnected)),
+            Some(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|answer| answer.unwrap_or(Err(AckError::Disconnected))),
+        }
+    }
+}

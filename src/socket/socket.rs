@@ -1,0 +1,380 @@
+//! The per-socket API handed to application code: identity, handshake, handlers, emits, acks
+//! and disconnects. A `Socket` is a cheap handle; everything it does is a message to its session.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::{Duration, SystemTime},
+};
+
+use actix::Addr;
+use actix_web::http::header::HeaderMap;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+use crate::{
+    engine::session::{CloseSession, EmitWithAck, LeaveNamespace, Outgoing, Session},
+    reason::DisconnectReason,
+    socket::{
+        ack::{AckFuture, AckSender},
+        error::{AckError, EmitError},
+        packet::{self, RESERVED_EVENTS},
+        payload::Payload,
+    },
+};
+
+/// What the client presented when it opened its connection and joined the namespace.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The CONNECT packet's auth payload (`{}` when the client sent none).
+    pub auth: Value,
+    /// Query parameters of the Engine.IO handshake request.
+    pub query: HashMap<String, String>,
+    /// Headers of the Engine.IO handshake request.
+    pub headers: HeaderMap,
+    /// Peer address of the handshake request, when known.
+    pub address: Option<SocketAddr>,
+    /// When the Engine.IO session opened.
+    pub time: SystemTime,
+    /// Path and query of the handshake request.
+    pub url: String,
+}
+
+/// One incoming event: its name, its arguments, and the ack callback if the client gave one.
+#[derive(Debug)]
+pub struct Event {
+    name: String,
+    payload: Payload,
+    ack: Option<AckSender>,
+}
+
+impl Event {
+    pub(crate) fn new(name: String, payload: Payload, ack: Option<AckSender>) -> Self {
+        Event { name, payload, ack }
+    }
+
+    /// The event name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arguments (without the event name).
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// Deserializes the first argument.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        self.payload.get(0)
+    }
+
+    /// Deserializes all arguments at once (a tuple, a `Vec`...).
+    pub fn args<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        self.payload.parse()
+    }
+
+    /// True when the client is waiting for an acknowledgement.
+    pub fn wants_ack(&self) -> bool {
+        self.ack.is_some()
+    }
+
+    /// Takes the ack sender, leaving none behind.
+    pub fn take_ack(&mut self) -> Option<AckSender> {
+        self.ack.take()
+    }
+
+    /// Acknowledges with one serialized argument; does nothing if the client asked for no ack.
+    pub fn ack<T: Serialize + ?Sized>(&mut self, data: &T) -> Result<(), serde_json::Error> {
+        match self.ack.take() {
+            Some(ack) => ack.send(data),
+            None => Ok(()),
+        }
+    }
+
+    /// Splits into name, arguments and ack sender.
+    pub fn into_parts(self) -> (String, Payload, Option<AckSender>) {
+        (self.name, self.payload, self.ack)
+    }
+}
+
+type EventHandler = Arc<dyn Fn(Socket, Event) + Send + Sync>;
+type AnyHandler = Arc<dyn Fn(&Socket, &Event) + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
+
+#[derive(Default)]
+struct Handlers {
+    events: HashMap<String, EventHandler>,
+    any: Vec<AnyHandler>,
+    disconnect: Vec<DisconnectHandler>,
+}
+
+pub(crate) struct SocketInner {
+    id: Arc<str>,
+    nsp: Arc<str>,
+    handshake: Handshake,
+    session: Addr<Session>,
+    handlers: Mutex<Handlers>,
+    connected: AtomicBool,
+}
+
+/// A client's connection to one namespace.
+///
+/// Cloning is cheap; clones refer to the same socket. Emits are messages to the session actor, so
+/// a `Socket` can be used from any thread, task or HTTP handler.
+#[derive(Clone)]
+pub struct Socket {
+    inner: Arc<SocketInner>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.inner.id)
+            .field("nsp", &self.inner.nsp)
+            .finish()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        id: Arc<str>,
+        nsp: Arc<str>,
+        handshake: Handshake,
+        session: Addr<Session>,
+    ) -> Self {
+        Socket {
+            inner: Arc::new(SocketInner {
+                id,
+                nsp,
+                handshake,
+                session,
+                handlers: Mutex::new(Handlers::default()),
+                connected: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    fn handlers(&self) -> MutexGuard<'_, Handlers> {
+        // A handler list is never left half-updated, so a poisoned lock is still consistent.
+        self.inner
+            .handlers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The socket id (the `sid` of the CONNECT answer; not the Engine.IO session id).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub(crate) fn id_arc(&self) -> &Arc<str> {
+        &self.inner.id
+    }
+
+    /// The namespace this socket belongs to.
+    pub fn ns(&self) -> &str {
+        &self.inner.nsp
+    }
+
+    /// What the client presented on connection.
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    /// False once the socket has disconnected.
+    pub fn connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+
+    /// Registers the handler of an event, replacing any previous one for that name.
+    ///
+    /// Handlers run on the session's actor thread: keep them short, and spawn a task
+    /// (`actix::spawn`) for anything that awaits.
+    pub fn on<F>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(Socket, Event) + Send + Sync + 'static,
+    {
+        self.handlers()
+            .events
+            .insert(event.into(), Arc::new(handler));
+    }
+
+    /// Registers a typed handler: the first argument is deserialized into `T`.
+    ///
+    /// An argument that does not deserialize is refused: the handler is not called, a warning is
+    /// logged, and a requested ack is answered with `{"error": "<why>"}` so no client waits forever.
+    pub fn on_data<T, F>(&self, event: impl Into<String>, handler: F)
+    where
+        T: DeserializeOwned,
+        F: Fn(Socket, T, Option<AckSender>) + Send + Sync + 'static,
+    {
+        self.on(event, move |socket, mut ev| match ev.data::<T>() {
+            Ok(data) => handler(socket, data, ev.take_ack()),
+            Err(err) => {
+                log::warn!(
+                    "socket {} event {:?}: invalid argument: {err}",
+                    socket.id(),
+                    ev.name()
+                );
+                let why = serde_json::json!({ "error": format!("invalid argument: {err}") });
+                let _ = ev.ack(&why);
+            }
+        });
+    }
+
+    /// Registers a listener called for every incoming event, before its own handler.
+    pub fn on_any<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, &Event) + Send + Sync + 'static,
+    {
+        self.handlers().any.push(Arc::new(handler));
+    }
+
+    /// Registers a listener called once when the socket disconnects, with the reason.
+    pub fn on_disconnect<F>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) + Send + Sync + 'static,
+    {
+        self.handlers().disconnect.push(Arc::new(handler));
+    }
+
+    /// Emits an event with one argument.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_payload(event, Payload::new().arg(data)?)
+    }
+
+    /// Emits an event with any arguments, binary included.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        check_event_name(event)?;
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let (args, attachments) = payload.into_parts();
+        let text = packet::encode_event(&self.inner.nsp, None, event, &args, attachments.len());
+        self.inner.session.do_send(Outgoing::new(
+            self.inner.nsp.clone(),
+            Some(self.inner.id.clone()),
+            &text,
+            attachments,
+        ));
+        Ok(())
+    }
+
+    /// Emits an event with one argument and waits for the client's acknowledgement.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> AckFuture {
+        match Payload::new().arg(data) {
+            Ok(payload) => self.emit_payload_with_ack(event, payload, timeout),
+            Err(err) => AckFuture {
+                rx: None,
+                early: Some(AckError::Decode(err.to_string())),
+            },
+        }
+    }
+
+    /// Emits an event with any arguments and waits for the client's acknowledgement.
+    ///
+    /// Resolves to the client's answer, to [`AckError::Timeout`] after `timeout`, or to
+    /// [`AckError::Disconnected`] if the socket goes away first.
+    pub fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Duration,
+    ) -> AckFuture {
+        if let Err(err) = check_event_name(event) {
+            return AckFuture {
+                rx: None,
+                early: Some(AckError::Decode(err.to_string())),
+            };
+        }
+        if !self.connected() {
+            return AckFuture {
+                rx: None,
+                early: Some(AckError::Disconnected),
+            };
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner.session.do_send(EmitWithAck {
+            nsp: self.inner.nsp.clone(),
+            socket_id: self.inner.id.clone(),
+            event: event.to_owned(),
+            payload,
+            timeout,
+            reply: tx,
+        });
+        AckFuture {
+            rx: Some(rx),
+            early: None,
+        }
+    }
+
+    /// Disconnects the socket from its namespace (the client sees "io server disconnect" and
+    /// does not reconnect on its own). Other namespaces on the same connection stay.
+    pub fn disconnect(&self) {
+        self.inner.session.do_send(LeaveNamespace {
+            nsp: self.inner.nsp.clone(),
+            socket_id: self.inner.id.clone(),
+        });
+    }
+
+    /// Closes the whole underlying connection without a Socket.IO disconnect packet, as
+    /// `socket.conn.close()` does in Node: every namespace of the client disconnects with
+    /// "forced server close", and the client sees "transport close" and reconnects.
+    pub fn close_connection(&self) {
+        self.inner.session.do_send(CloseSession {
+            reason: DisconnectReason::ForcedServerClose,
+        });
+    }
+
+    /// Runs the handlers of an incoming event; called by the session actor.
+    pub(crate) fn dispatch(&self, event: Event) {
+        let (any, handler) = {
+            let handlers = self.handlers();
+            (
+                handlers.any.clone(),
+                handlers.events.get(event.name()).cloned(),
+            )
+        };
+        for listener in &any {
+            listener(self, &event);
+        }
+        match handler {
+            Some(handler) => handler(self.clone(), event),
+            None => log::debug!(
+                "socket {}: no handler for event {:?}",
+                self.id(),
+                event.name()
+            ),
+        }
+    }
+
+    /// Marks the socket disconnected and runs its disconnect handlers (once).
+    pub(crate) fn mark_disconnected(&self, reason: DisconnectReason) {
+        if !self.inner.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let handlers = std::mem::take(&mut self.handlers().disconnect);
+        for handler in handlers {
+            handler(self.clone(), reason);
+        }
+        // Drop every handler: they often capture a clone of this socket (a reference cycle).
+        *self.handlers() = Handlers::default();
+    }
+}
+
+fn check_event_name(event: &str) -> Result<(), EmitError> {
+    if RESERVED_EVENTS.contains(&event) {
+        Err(EmitError::ReservedEvent(event.to_owned()))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! HTTP long-polling transport: the handshake GET, the waiting GET that carries server packets,
+//! and the POST that carries client packets (bounded by `max_payload`).
+
+use std::sync::Arc;
+
+use actix_web::{
+    http::{header, Method},
+    web, HttpRequest, HttpResponse,
+};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+
+use crate::{
+    engine::{
+        error::RequestError,
+        random_id,
+        session::{CloseSession, EngineInfo, PollGet, PollPost, Session},
+    },
+    io::Shared,
+    reason::DisconnectReason,
+};
+
+fn packets_response(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=UTF-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+/// `GET ?transport=polling` without sid: opens a session and answers with the OPEN packet.
+pub(crate) fn handshake(req: &HttpRequest, shared: Arc<Shared>, info: EngineInfo) -> HttpResponse {
+    if req.method() != Method::GET {
+        return RequestError::BadHandshakeMethod.to_response();
+    }
+    if !shared.reserve_session() {
+        log::warn!("handshake refused: max_connections reached");
+        return RequestError::TooManyConnections.to_response();
+    }
+    let Ok(sid) = random_id() else {
+        shared.release_session();
+        return RequestError::BadRequest("no randomness for a session id").to_response();
+    };
+    let open = format!("0{}", shared.config.open_payload(&sid, true));
+    let addr = Session::start_polling(shared.clone(), sid.clone(), info);
+    shared.insert_session(sid, addr);
+    packets_response(open)
+}
+
+/// GET or POST with a sid.
+pub(crate) async fn request(
+    req: HttpRequest,
+    mut body: web::Payload,
+    shared: Arc<Shared>,
+    sid: &str,
+) -> HttpResponse {
+    let Some(addr) = shared.session(sid) else {
+        return RequestError::UnknownSid.to_response();
+    };
+    match *req.method() {
+        Method::GET => match addr.send(PollGet).await {
+            Ok(Ok(answer)) => match answer.await {
+                Ok(Ok(packets)) => packets_response(packets),
+                Ok(Err(err)) => err.to_response(),
+                // The session ended without answering: tell the client it is closed.
+                Err(_) => packets_response("1".to_owned()),
+            },
+            Ok(Err(err)) => err.to_response(),
+            Err(_) => RequestError::UnknownSid.to_response(),
+        },
+        Method::POST => {
+            let binary = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/octet-stream"));
+            if binary {
+                log::warn!("session {sid}: binary POST body (v3 client?); closing");
+                addr.do_send(CloseSession {
+                    reason: DisconnectReason::TransportError,
+                });
+                return RequestError::BadRequest("binary POST body").to_response();
+            }
+            let max = shared.config.max_payload;
+            let announced = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            if announced.is_some_and(|len| len > max) {
+                log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
+                addr.do_send(CloseSession {
+                    reason: DisconnectReason::TransportError,
+                });
+                return RequestError::PayloadTooLarge.to_response();
+            }
+            let mut data = BytesMut::with_capacity(announced.unwrap_or(0));
+            while let Some(chunk) = body.next().await {
+                let Ok(chunk) = chunk else {
+                    return RequestError::BadRequest("broken request body").to_response();
+                };
+                if data.len() + chunk.len() > max {
+                    log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
+                    addr.do_send(CloseSession {
+                        reason: DisconnectReason::TransportError,
+                    });
+                    return RequestError::PayloadTooLarge.to_response();
+                }
+                data.extend_from_slice(&chunk);
+            }
+            match addr
+                .send(PollPost {
+                    body: data.freeze(),
+                })
+                .await
+            {
+                Ok(Ok(())) => HttpResponse::Ok().content_type("text/html").body("ok"),
+                Ok(Err(err)) => err.to_response(),
+                Err(_) => RequestError::UnknownSid.to_response(),
+            }
+        }
+        _ => RequestError::BadRequest("method not allowed").to_response(),
+    }
+}
