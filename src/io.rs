@@ -50,11 +50,6 @@ impl Shared {
         true
     }
 
-    /// Gives back a reservation whose session never started.
-    pub(crate) fn release_session(&self) {
-        self.open_sessions.fetch_sub(1, Ordering::AcqRel);
-    }
-
     /// Registers a session started after a successful [`Shared::reserve_session`].
     pub(crate) fn insert_session(&self, sid: Arc<str>, addr: Addr<Session>) {
         self.sessions
@@ -63,16 +58,17 @@ impl Shared {
             .insert(sid, addr);
     }
 
-    /// Forgets a session and frees its place; harmless if already gone.
+    /// Gives back a place taken by [`Shared::reserve_session`]; each session calls it once.
+    pub(crate) fn release_reservation(&self) {
+        self.open_sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Forgets a session: its sid answers "Session ID unknown" from now on.
     pub(crate) fn remove_session(&self, sid: &str) {
-        let removed = self
-            .sessions
+        self.sessions
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(sid);
-        if removed.is_some() {
-            self.open_sessions.fetch_sub(1, Ordering::AcqRel);
-        }
     }
 
     /// The actor of an open session.

@@ -90,6 +90,7 @@ fn engine_info(req: &HttpRequest, query: HashMap<String, String>) -> EngineInfo 
 }
 
 async fn entry(req: HttpRequest, body: web::Payload, shared: Arc<Shared>) -> HttpResponse {
+    log::debug!("{} {}", req.method(), req.uri());
     let is_upgrade = req
         .headers()
         .get(header::UPGRADE)

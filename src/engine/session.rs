@@ -79,6 +79,8 @@ pub struct Session {
     pong_deadline: Option<Instant>,
     heartbeat: Option<SpawnHandle>,
     state: State,
+    /// Whether this session gave back its place under `max_connections` (done at close).
+    slot_released: bool,
     pub(crate) sockets: HashMap<Arc<str>, Socket>,
     pub(crate) partial: Option<PartialPacket>,
     pub(crate) acks: HashMap<u64, PendingAck>,
@@ -101,6 +103,7 @@ impl Session {
             pong_deadline: None,
             heartbeat: None,
             state: State::Open,
+            slot_released: false,
             sockets: HashMap::new(),
             partial: None,
             acks: HashMap::new(),
@@ -360,10 +363,13 @@ impl Session {
                     ControlKind::Close
                 };
                 self.queue.push_back(Frame::control(last));
+                self.release_slot();
                 if let Some(tx) = self.pending_get.take() {
                     let _ = tx.send(Ok(packet::encode_payload(&self.queue)));
-                } else if reason.is_server_initiated() {
-                    // Nobody is polling right now: keep the last packets for the next GET.
+                } else if reason.is_server_initiated() || reason == DisconnectReason::TransportClose
+                {
+                    // Nobody is polling right now: keep the last packets for the next GET (which
+                    // may already be on its way, racing the POST that closed the session).
                     self.state = State::Closing;
                     let linger = self.shared.config.ping_timeout;
                     ctx.run_later(linger, |_, ctx| ctx.stop());
@@ -371,8 +377,15 @@ impl Session {
                 }
             }
         }
+        self.release_slot();
         self.shared.remove_session(&self.sid);
         ctx.stop();
+    }
+
+    fn release_slot(&mut self) {
+        if !std::mem::replace(&mut self.slot_released, true) {
+            self.shared.release_reservation();
+        }
     }
 }
 
@@ -404,6 +417,7 @@ impl Actor for Session {
         if self.state == State::Open {
             self.close(DisconnectReason::ServerShuttingDown, ctx);
         }
+        self.release_slot();
         self.shared.remove_session(&self.sid);
     }
 }

@@ -37,7 +37,7 @@ pub(crate) fn handshake(req: &HttpRequest, shared: Arc<Shared>, info: EngineInfo
         return RequestError::TooManyConnections.to_response();
     }
     let Ok(sid) = random_id() else {
-        shared.release_session();
+        shared.release_reservation();
         return RequestError::BadRequest("no randomness for a session id").to_response();
     };
     let open = format!("0{}", shared.config.open_payload(&sid, true));

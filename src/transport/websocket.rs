@@ -223,7 +223,7 @@ pub(crate) async fn handle(
                 return refuse(RequestError::TooManyConnections);
             }
             let Ok(sid) = random_id() else {
-                shared.release_session();
+                shared.release_reservation();
                 return refuse(RequestError::BadRequest("no randomness for a session id"));
             };
             let link = WsLink::open(ws);
