@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, RwLock,
     },
 };
@@ -28,12 +28,19 @@ pub(crate) enum Mode {
     EngineEcho,
 }
 
+/// A registered session: its actor, and whether a POST is being read for it right now.
+#[derive(Clone)]
+pub(crate) struct SessionEntry {
+    pub(crate) addr: Addr<Session>,
+    pub(crate) posting: Arc<AtomicBool>,
+}
+
 /// State shared by the service and every session.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) mode: Mode,
     namespaces: RwLock<HashMap<String, Namespace>>,
-    sessions: RwLock<HashMap<Arc<str>, Addr<Session>>>,
+    sessions: RwLock<HashMap<Arc<str>, SessionEntry>>,
     open_sessions: AtomicUsize,
 }
 
@@ -55,7 +62,13 @@ impl Shared {
         self.sessions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(sid, addr);
+            .insert(
+                sid,
+                SessionEntry {
+                    addr,
+                    posting: Arc::new(AtomicBool::new(false)),
+                },
+            );
     }
 
     /// Gives back a place taken by [`Shared::reserve_session`]; each session calls it once.
@@ -72,7 +85,7 @@ impl Shared {
     }
 
     /// The actor of an open session.
-    pub(crate) fn session(&self, sid: &str) -> Option<Addr<Session>> {
+    pub(crate) fn session(&self, sid: &str) -> Option<SessionEntry> {
         self.sessions
             .read()
             .unwrap_or_else(|p| p.into_inner())

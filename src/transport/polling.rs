@@ -1,7 +1,12 @@
 //! HTTP long-polling transport: the handshake GET, the waiting GET that carries server packets,
 //! and the POST that carries client packets (bounded by `max_payload`).
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+use actix::Addr;
 
 use actix_web::{
     http::{header, Method},
@@ -49,13 +54,14 @@ pub(crate) fn handshake(req: &HttpRequest, shared: Arc<Shared>, info: EngineInfo
 /// GET or POST with a sid.
 pub(crate) async fn request(
     req: HttpRequest,
-    mut body: web::Payload,
+    body: web::Payload,
     shared: Arc<Shared>,
     sid: &str,
 ) -> HttpResponse {
-    let Some(addr) = shared.session(sid) else {
+    let Some(entry) = shared.session(sid) else {
         return RequestError::UnknownSid.to_response();
     };
+    let addr = entry.addr;
     match *req.method() {
         Method::GET => match addr.send(PollGet).await {
             Ok(Ok(answer)) => match answer.await {
@@ -68,56 +74,84 @@ pub(crate) async fn request(
             Err(_) => RequestError::UnknownSid.to_response(),
         },
         Method::POST => {
-            let binary = req
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/octet-stream"));
-            if binary {
-                log::warn!("session {sid}: binary POST body (v3 client?); closing");
+            if entry.posting.swap(true, Ordering::AcqRel) {
+                log::warn!("session {sid}: overlapping POST requests; closing");
                 addr.do_send(CloseSession {
                     reason: DisconnectReason::TransportError,
                 });
-                return RequestError::BadRequest("binary POST body").to_response();
+                return RequestError::BadRequest("overlapping POST requests").to_response();
             }
-            let max = shared.config.max_payload;
-            let announced = req
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            if announced.is_some_and(|len| len > max) {
-                log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
-                addr.do_send(CloseSession {
-                    reason: DisconnectReason::TransportError,
-                });
-                return RequestError::PayloadTooLarge.to_response();
-            }
-            let mut data = BytesMut::with_capacity(announced.unwrap_or(0));
-            while let Some(chunk) = body.next().await {
-                let Ok(chunk) = chunk else {
-                    return RequestError::BadRequest("broken request body").to_response();
-                };
-                if data.len() + chunk.len() > max {
-                    log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
-                    addr.do_send(CloseSession {
-                        reason: DisconnectReason::TransportError,
-                    });
-                    return RequestError::PayloadTooLarge.to_response();
-                }
-                data.extend_from_slice(&chunk);
-            }
-            match addr
-                .send(PollPost {
-                    body: data.freeze(),
-                })
-                .await
-            {
-                Ok(Ok(())) => HttpResponse::Ok().content_type("text/html").body("ok"),
-                Ok(Err(err)) => err.to_response(),
-                Err(_) => RequestError::UnknownSid.to_response(),
-            }
+            let _busy = PostGuard(&entry.posting);
+            post(&req, body, &shared, sid, &addr).await
         }
         _ => RequestError::BadRequest("method not allowed").to_response(),
+    }
+}
+
+/// Clears the session's "POST in progress" flag, even when the request is dropped half-way.
+struct PostGuard<'a>(&'a AtomicBool);
+
+impl Drop for PostGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Reads a POST body (at most `max_payload` bytes) and hands its packets to the session.
+async fn post(
+    req: &HttpRequest,
+    mut body: web::Payload,
+    shared: &Shared,
+    sid: &str,
+    addr: &Addr<Session>,
+) -> HttpResponse {
+    let binary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    if binary {
+        log::warn!("session {sid}: binary POST body (v3 client?); closing");
+        addr.do_send(CloseSession {
+            reason: DisconnectReason::TransportError,
+        });
+        return RequestError::BadRequest("binary POST body").to_response();
+    }
+    let max = shared.config.max_payload;
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|len| len > max) {
+        log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
+        addr.do_send(CloseSession {
+            reason: DisconnectReason::TransportError,
+        });
+        return RequestError::PayloadTooLarge.to_response();
+    }
+    let mut data = BytesMut::with_capacity(announced.unwrap_or(0));
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            return RequestError::BadRequest("broken request body").to_response();
+        };
+        if data.len() + chunk.len() > max {
+            log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
+            addr.do_send(CloseSession {
+                reason: DisconnectReason::TransportError,
+            });
+            return RequestError::PayloadTooLarge.to_response();
+        }
+        data.extend_from_slice(&chunk);
+    }
+    match addr
+        .send(PollPost {
+            body: data.freeze(),
+        })
+        .await
+    {
+        Ok(Ok(())) => HttpResponse::Ok().content_type("text/html").body("ok"),
+        Ok(Err(err)) => err.to_response(),
+        Err(_) => RequestError::UnknownSid.to_response(),
     }
 }

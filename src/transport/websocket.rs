@@ -233,7 +233,7 @@ pub(crate) async fn handle(
             response
         }
         Some(sid) => {
-            let Some(addr) = shared.session(&sid) else {
+            let Some(addr) = shared.session(&sid).map(|entry| entry.addr) else {
                 return refuse(RequestError::UnknownSid);
             };
             let link = WsLink::open(ws);
