@@ -94,11 +94,10 @@ impl ControlKind {
 
 /// Decodes one text packet (a WebSocket text frame, or one record of a polling body).
 pub fn decode_text(text: &str) -> Result<Packet<'_>, ParseError> {
-    let mut chars = text.char_indices();
-    let Some((_, kind)) = chars.next() else {
+    let Some(kind) = text.chars().next() else {
         return Err(ParseError::Empty);
     };
-    let rest = &text[1..];
+    let rest = &text[kind.len_utf8()..];
     match kind {
         '1' => Ok(Packet::Close),
         '2' => Ok(Packet::Ping(rest)),
