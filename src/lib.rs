@@ -59,6 +59,7 @@ pub mod config;
 pub mod engine;
 mod io;
 pub mod reason;
+pub mod rooms;
 mod service;
 pub mod socket;
 mod transport;
@@ -66,10 +67,12 @@ mod transport;
 pub use config::{Config, Cors};
 pub use io::SocketIo;
 pub use reason::DisconnectReason;
+pub use rooms::LeaveReason;
 pub use socket::{
     ack::{AckFuture, AckSender},
     error::{AckError, ConnectError, EmitError},
     namespace::Namespace,
+    operator::{BroadcastOperator, IntoRooms},
     payload::Payload,
     socket::{Event, Handshake, Socket},
 };

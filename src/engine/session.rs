@@ -147,6 +147,15 @@ impl Session {
         self.state == State::Open
     }
 
+    /// Whether a packet sent now would leave at once (a GET is waiting, or nothing is queued
+    /// on the WebSocket): what `volatile` packets need.
+    fn writable(&self) -> bool {
+        match &self.transport {
+            Transport::Polling => self.pending_get.is_some(),
+            Transport::WebSocket(link) => link.backlog().1 == 0,
+        }
+    }
+
     /// True once the client missed its pong deadline, whether or not the timer has fired yet.
     fn expired(&self) -> bool {
         matches!(self.pong_deadline, Some(deadline) if Instant::now() >= deadline)
@@ -615,6 +624,8 @@ pub(crate) struct Outgoing {
     pub(crate) nsp: Arc<str>,
     pub(crate) socket_id: Option<Arc<str>>,
     pub(crate) frames: Arc<[Frame]>,
+    /// May be dropped when the connection is busy.
+    pub(crate) volatile: bool,
 }
 
 impl Outgoing {
@@ -632,6 +643,7 @@ impl Outgoing {
             nsp,
             socket_id,
             frames: frames.into(),
+            volatile: false,
         }
     }
 }
@@ -645,6 +657,10 @@ impl Handler<Outgoing> for Session {
             if current != Some(id) {
                 return; // that socket has left; drop what was meant for it
             }
+        }
+        if msg.volatile && !self.writable() {
+            log::debug!("session {}: volatile packet dropped (busy)", self.sid);
+            return;
         }
         self.send_frames(&msg.frames, ctx);
     }

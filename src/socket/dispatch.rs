@@ -142,7 +142,7 @@ impl Session {
             time: self.info.time,
             url: self.info.url.clone(),
         };
-        let socket = Socket::new(id, namespace.name_arc().clone(), handshake, ctx.address());
+        let socket = Socket::new(id, namespace.clone(), handshake, ctx.address());
         let mut verdict = Ok(());
         self.run_handler(ctx, || verdict = namespace.admit(&socket));
         if let Err(refusal) = verdict {
@@ -161,6 +161,7 @@ impl Session {
         self.sockets
             .insert(namespace.name_arc().clone(), socket.clone());
         self.joined_any = true;
+        namespace.register(&socket);
         let text = packet::encode_connect(&nsp, socket.id());
         self.send_text(&text, ctx);
         log::info!("socket {} joined {nsp} (session {})", socket.id(), self.sid);

@@ -5,6 +5,7 @@ pub mod ack;
 pub(crate) mod dispatch;
 pub mod error;
 pub mod namespace;
+pub mod operator;
 pub mod packet;
 pub mod payload;
 #[allow(clippy::module_inception)]

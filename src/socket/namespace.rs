@@ -1,20 +1,73 @@
-//! Namespaces: the connect handler and the connect middleware of each one.
-//! The registry is shared by every session; it is read on each CONNECT and written rarely.
+//! Namespaces: the connect handler, connect middleware, join/leave hooks, the namespace's
+//! RoomManager and its broadcast operators. The registry is read on each CONNECT.
 
-use std::sync::{Arc, RwLock};
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, OnceLock, RwLock,
+    },
+};
 
-use crate::socket::{error::ConnectError, socket::Socket};
+use actix::{Actor, Addr};
+use serde::Serialize;
+
+use crate::{
+    rooms::{AllRooms, LeaveReason, Register, RoomManager, Unregister},
+    socket::{
+        error::{ConnectError, EmitError},
+        operator::{BroadcastOperator, IntoRooms},
+        payload::Payload,
+        socket::Socket,
+    },
+};
 
 type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 type Middleware = Arc<dyn Fn(&Socket) -> Result<(), ConnectError> + Send + Sync>;
+type JoinHook = Arc<dyn Fn(&Socket, &str) + Send + Sync>;
+type LeaveHook = Arc<dyn Fn(&Socket, &str, LeaveReason) + Send + Sync>;
+
+/// Join and leave hooks, run by the RoomManager as it applies each change.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    join: RwLock<Vec<JoinHook>>,
+    leave: RwLock<Vec<LeaveHook>>,
+}
+
+impl Hooks {
+    pub(crate) fn joined(&self, socket: &Socket, room: &str) {
+        let hooks = self.join.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for hook in hooks {
+            if catch_unwind(AssertUnwindSafe(|| hook(socket, room))).is_err() {
+                log::error!("a join hook panicked (socket {}, room {room})", socket.id());
+            }
+        }
+    }
+
+    pub(crate) fn left(&self, socket: &Socket, room: &str, reason: LeaveReason) {
+        let hooks = self.leave.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for hook in hooks {
+            if catch_unwind(AssertUnwindSafe(|| hook(socket, room, reason))).is_err() {
+                log::error!(
+                    "a leave hook panicked (socket {}, room {room})",
+                    socket.id()
+                );
+            }
+        }
+    }
+}
 
 pub(crate) struct NamespaceInner {
     name: Arc<str>,
     on_connect: RwLock<Option<ConnectHandler>>,
     middleware: RwLock<Vec<Middleware>>,
+    hooks: Arc<Hooks>,
+    manager: OnceLock<Addr<RoomManager>>,
+    sockets: AtomicUsize,
 }
 
-/// A namespace (`/`, `/admin`...): where handlers for its sockets are registered.
+/// A namespace (`/`, `/admin`...): where handlers for its sockets are registered, and the
+/// starting point of broadcasts (`io.of("/").to("room").emit(...)`) from anywhere in the app.
 #[derive(Clone)]
 pub struct Namespace {
     inner: Arc<NamespaceInner>,
@@ -27,6 +80,9 @@ impl Namespace {
                 name: Arc::from(name),
                 on_connect: RwLock::new(None),
                 middleware: RwLock::new(Vec::new()),
+                hooks: Arc::new(Hooks::default()),
+                manager: OnceLock::new(),
+                sockets: AtomicUsize::new(0),
             }),
         }
     }
@@ -38,6 +94,21 @@ impl Namespace {
 
     pub(crate) fn name_arc(&self) -> &Arc<str> {
         &self.inner.name
+    }
+
+    /// The RoomManager, started on the current arbiter the first time it is needed (a worker's,
+    /// since sockets register from their session actors). `None` outside any arbiter before the
+    /// first socket arrived: then there is nobody to reach anyway.
+    pub(crate) fn manager(&self) -> Option<&Addr<RoomManager>> {
+        if let Some(addr) = self.inner.manager.get() {
+            return Some(addr);
+        }
+        actix::Arbiter::try_current()?;
+        Some(
+            self.inner
+                .manager
+                .get_or_init(|| RoomManager::new(self.inner.hooks.clone()).start()),
+        )
     }
 
     /// Sets the handler run for every socket that joins (after the middleware accepted it).
@@ -68,6 +139,78 @@ impl Namespace {
         self
     }
 
+    /// Adds a hook run each time a socket joins a room (not its own private room).
+    pub fn on_join<F>(&self, hook: F) -> &Self
+    where
+        F: Fn(&Socket, &str) + Send + Sync + 'static,
+    {
+        self.inner
+            .hooks
+            .join
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(hook));
+        self
+    }
+
+    /// Adds a hook run each time a socket leaves a room, by leaving or by disconnecting
+    /// (then once per room it was in, the socket's `rooms()` still listing them).
+    pub fn on_leave<F>(&self, hook: F) -> &Self
+    where
+        F: Fn(&Socket, &str, LeaveReason) + Send + Sync + 'static,
+    {
+        self.inner
+            .hooks
+            .leave
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(hook));
+        self
+    }
+
+    /// Number of sockets connected to this namespace.
+    pub fn socket_count(&self) -> usize {
+        self.inner.sockets.load(Ordering::Acquire)
+    }
+
+    /// Every socket of the namespace, as a broadcast target.
+    pub fn all(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    /// Targets the members of a room (or several).
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.all().to(rooms)
+    }
+
+    /// Targets everyone except the members of a room (or several).
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.all().except(rooms)
+    }
+
+    /// Emits an event with one argument to every socket of the namespace.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.all().emit(event, data)
+    }
+
+    /// Emits an event with any arguments to every socket of the namespace.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        self.all().emit_payload(event, payload)
+    }
+
+    /// Every socket of the namespace.
+    pub async fn fetch_sockets(&self) -> Vec<Socket> {
+        self.all().fetch_sockets().await
+    }
+
+    /// Every room with its member count, without the private per-socket rooms; sorted by name.
+    pub async fn all_rooms(&self) -> Vec<(String, usize)> {
+        match self.manager() {
+            Some(manager) => manager.send(AllRooms).await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
     /// Runs the middleware chain; the first refusal wins.
     pub(crate) fn admit(&self, socket: &Socket) -> Result<(), ConnectError> {
         let chain = self
@@ -77,6 +220,26 @@ impl Namespace {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         chain.iter().try_for_each(|middleware| middleware(socket))
+    }
+
+    /// Counts the socket in and gives it to the RoomManager.
+    pub(crate) fn register(&self, socket: &Socket) {
+        self.inner.sockets.fetch_add(1, Ordering::AcqRel);
+        if let Some(manager) = self.manager() {
+            manager.do_send(Register {
+                socket: socket.clone(),
+            });
+        }
+    }
+
+    /// Counts the socket out; the RoomManager removes it from every room.
+    pub(crate) fn unregister(&self, socket: &Socket) {
+        self.inner.sockets.fetch_sub(1, Ordering::AcqRel);
+        if let Some(manager) = self.manager() {
+            manager.do_send(Unregister {
+                socket_id: socket.id_arc().clone(),
+            });
+        }
     }
 
     /// Runs the connect handler, if any.

@@ -2,7 +2,7 @@
 //! and disconnects. A `Socket` is a cheap handle; everything it does is a message to its session.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     net::SocketAddr,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -19,9 +19,12 @@ use serde_json::Value;
 use crate::{
     engine::session::{CloseSession, EmitWithAck, LeaveNamespace, Outgoing, Session},
     reason::DisconnectReason,
+    rooms::Room,
     socket::{
         ack::{AckFuture, AckSender},
         error::{AckError, EmitError},
+        namespace::Namespace,
+        operator::{BroadcastOperator, IntoRooms},
         packet::{self, RESERVED_EVENTS},
         payload::Payload,
     },
@@ -114,11 +117,15 @@ struct Handlers {
 
 pub(crate) struct SocketInner {
     id: Arc<str>,
+    namespace: Namespace,
     nsp: Arc<str>,
     handshake: Handshake,
     session: Addr<Session>,
     handlers: Mutex<Handlers>,
     connected: AtomicBool,
+    /// The rooms this socket is in, mirrored from the RoomManager for synchronous reads.
+    rooms: Mutex<BTreeSet<Room>>,
+    data: Mutex<Value>,
 }
 
 /// A client's connection to one namespace.
@@ -142,28 +149,130 @@ impl std::fmt::Debug for Socket {
 impl Socket {
     pub(crate) fn new(
         id: Arc<str>,
-        nsp: Arc<str>,
+        namespace: Namespace,
         handshake: Handshake,
         session: Addr<Session>,
     ) -> Self {
+        let mut rooms = BTreeSet::new();
+        rooms.insert(id.clone());
         Socket {
             inner: Arc::new(SocketInner {
+                nsp: namespace.name_arc().clone(),
+                namespace,
                 id,
-                nsp,
                 handshake,
                 session,
                 handlers: Mutex::new(Handlers::default()),
                 connected: AtomicBool::new(true),
+                rooms: Mutex::new(rooms),
+                data: Mutex::new(Value::Null),
             }),
         }
     }
 
-    fn handlers(&self) -> MutexGuard<'_, Handlers> {
-        // A handler list is never left half-updated, so a poisoned lock is still consistent.
+    pub(crate) fn session(&self) -> &Addr<Session> {
+        &self.inner.session
+    }
+
+    pub(crate) fn ns_arc(&self) -> &Arc<str> {
+        &self.inner.nsp
+    }
+
+    /// The namespace this socket belongs to, for broadcasts to all of it.
+    pub fn namespace(&self) -> &Namespace {
+        &self.inner.namespace
+    }
+
+    /// Joins rooms (one name or several). Takes effect in order with this socket's later
+    /// broadcasts; the namespace's join hooks run for each new room.
+    pub fn join(&self, rooms: impl IntoRooms) {
+        let rooms = rooms.into_rooms();
+        {
+            let mut mine = lock(&self.inner.rooms);
+            mine.extend(rooms.iter().cloned());
+        }
+        self.to_self().sockets_join(rooms);
+    }
+
+    /// Leaves rooms (one name or several); the namespace's leave hooks run for each.
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        let rooms = rooms.into_rooms();
+        {
+            let mut mine = lock(&self.inner.rooms);
+            for room in &rooms {
+                mine.remove(room);
+            }
+        }
+        self.to_self().sockets_leave(rooms);
+    }
+
+    /// The rooms this socket is in, its own private room (named by its id) included.
+    pub fn rooms(&self) -> Vec<String> {
+        lock(&self.inner.rooms)
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    }
+
+    /// True when the socket is in that room.
+    pub fn in_room(&self, room: &str) -> bool {
+        lock(&self.inner.rooms).contains(room)
+    }
+
+    pub(crate) fn mirror_join(&self, room: &Room) {
+        if self.connected() {
+            lock(&self.inner.rooms).insert(room.clone());
+        }
+    }
+
+    pub(crate) fn mirror_leave(&self, room: &Room) {
+        lock(&self.inner.rooms).remove(room);
+    }
+
+    /// Targets the members of rooms, this socket excluded (`socket.to(room).emit(...)`).
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Targets everyone in the namespace except this socket and the members of these rooms.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    /// Targets everyone in the namespace except this socket.
+    pub fn broadcast(&self) -> BroadcastOperator {
         self.inner
-            .handlers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .namespace
+            .all()
+            .excluding_socket(self.inner.id.clone())
+    }
+
+    /// This socket alone, as a broadcast target (e.g. `socket.volatile().emit(...)`).
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.to_self().volatile()
+    }
+
+    fn to_self(&self) -> BroadcastOperator {
+        self.inner.namespace.all().to(&*self.inner.id)
+    }
+
+    /// The application's data attached to this socket (`Null` until set), e.g. a nickname.
+    pub fn data(&self) -> Value {
+        lock(&self.inner.data).clone()
+    }
+
+    /// Attaches data to this socket; visible through `fetch_sockets` too.
+    pub fn set_data(&self, data: Value) {
+        *lock(&self.inner.data) = data;
+    }
+
+    /// Reads the attached data as `T`.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&*lock(&self.inner.data))
+    }
+
+    fn handlers(&self) -> MutexGuard<'_, Handlers> {
+        lock(&self.inner.handlers)
     }
 
     /// The socket id (the `sid` of the CONNECT answer; not the Engine.IO session id).
@@ -362,6 +471,7 @@ impl Socket {
         if !self.inner.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        self.inner.namespace.unregister(self);
         let handlers = std::mem::take(&mut self.handlers().disconnect);
         for handler in handlers {
             handler(self.clone(), reason);
@@ -369,6 +479,14 @@ impl Socket {
         // Drop every handler: they often capture a clone of this socket (a reference cycle).
         *self.handlers() = Handlers::default();
     }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (every update is a
+/// single assignment or insert).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn check_event_name(event: &str) -> Result<(), EmitError> {

@@ -109,6 +109,14 @@ impl WsLink {
         (bytes, frames)
     }
 
+    /// Bytes and frames queued and not yet written.
+    pub(crate) fn backlog(&self) -> (usize, usize) {
+        (
+            self.backlog.bytes.load(Ordering::Acquire),
+            self.backlog.frames.load(Ordering::Acquire),
+        )
+    }
+
     pub(crate) fn pong(&self, data: Bytes) {
         let _ = self.tx.send(WsOut::Pong(data));
     }

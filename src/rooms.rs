@@ -1,0 +1,289 @@
+//! The RoomManager actor (one per namespace): owns room → members and socket → rooms, resolves
+//! broadcasts to recipients and hands each the same encoded frames, and runs join/leave hooks.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use actix::prelude::*;
+
+use crate::{
+    engine::{packet::Frame, session::Outgoing},
+    socket::{namespace::Hooks, socket::Socket},
+};
+
+/// A room name (shared, cheap to clone).
+pub type Room = Arc<str>;
+
+/// Why a socket left a room, as join/leave hooks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// The socket (or the server on its behalf) left the room.
+    Leave,
+    /// The socket disconnected while in the room.
+    Disconnect,
+}
+
+/// Which sockets an operation addresses: members of `rooms` (everyone when empty), minus members
+/// of `except_rooms` and the sockets in `except_ids`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selector {
+    pub(crate) rooms: Vec<Room>,
+    pub(crate) except_rooms: Vec<Room>,
+    pub(crate) except_ids: Vec<Arc<str>>,
+}
+
+struct Member {
+    socket: Socket,
+    rooms: HashSet<Room>,
+}
+
+/// Room membership and broadcast routing for one namespace.
+pub(crate) struct RoomManager {
+    members: HashMap<Arc<str>, Member>,
+    rooms: HashMap<Room, HashSet<Arc<str>>>,
+    hooks: Arc<Hooks>,
+}
+
+impl RoomManager {
+    pub(crate) fn new(hooks: Arc<Hooks>) -> Self {
+        RoomManager {
+            members: HashMap::new(),
+            rooms: HashMap::new(),
+            hooks,
+        }
+    }
+
+    fn add_to_room(&mut self, id: &Arc<str>, room: Room) -> bool {
+        let Some(member) = self.members.get_mut(id) else {
+            return false;
+        };
+        if !member.rooms.insert(room.clone()) {
+            return false;
+        }
+        self.rooms.entry(room).or_default().insert(id.clone());
+        true
+    }
+
+    fn remove_from_room(&mut self, id: &Arc<str>, room: &Room) -> bool {
+        let Some(member) = self.members.get_mut(id) else {
+            return false;
+        };
+        if !member.rooms.remove(room) {
+            return false;
+        }
+        if let Some(ids) = self.rooms.get_mut(room) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+        true
+    }
+
+    /// The ids a selector addresses, each once.
+    fn select(&self, selector: &Selector) -> Vec<Arc<str>> {
+        let excluded = |id: &Arc<str>| {
+            selector.except_ids.iter().any(|e| e == id)
+                || selector.except_rooms.iter().any(|room| {
+                    self.rooms
+                        .get(room)
+                        .is_some_and(|members| members.contains(id))
+                })
+        };
+        if selector.rooms.is_empty() {
+            return self
+                .members
+                .keys()
+                .filter(|id| !excluded(id))
+                .cloned()
+                .collect();
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for room in &selector.rooms {
+            for id in self.rooms.get(room).into_iter().flatten() {
+                if !excluded(id) && seen.insert(id.clone()) {
+                    out.push(id.clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn is_private(&self, room: &Room) -> bool {
+        self.members.contains_key(room)
+    }
+}
+
+impl Actor for RoomManager {
+    type Context = Context<Self>;
+}
+
+/// A socket joined the namespace; it is also put in the room named by its own id.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Register {
+    pub(crate) socket: Socket,
+}
+
+impl Handler<Register> for RoomManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
+        let id = msg.socket.id_arc().clone();
+        self.members.insert(
+            id.clone(),
+            Member {
+                socket: msg.socket,
+                rooms: HashSet::new(),
+            },
+        );
+        self.add_to_room(&id, id.clone());
+    }
+}
+
+/// A socket left the namespace: it leaves every room (leave hooks see `Disconnect`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Unregister {
+    pub(crate) socket_id: Arc<str>,
+}
+
+impl Handler<Unregister> for RoomManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unregister, _: &mut Context<Self>) {
+        let Some(member) = self.members.get(&msg.socket_id) else {
+            return;
+        };
+        let socket = member.socket.clone();
+        let rooms: Vec<Room> = member.rooms.iter().cloned().collect();
+        for room in &rooms {
+            self.remove_from_room(&msg.socket_id, room);
+        }
+        self.members.remove(&msg.socket_id);
+        for room in rooms.iter().filter(|r| **r != msg.socket_id) {
+            self.hooks.left(&socket, room, LeaveReason::Disconnect);
+        }
+    }
+}
+
+/// Sockets join rooms.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Join {
+    pub(crate) selector: Selector,
+    pub(crate) rooms: Vec<Room>,
+}
+
+impl Handler<Join> for RoomManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
+        for id in self.select(&msg.selector) {
+            for room in &msg.rooms {
+                if self.add_to_room(&id, room.clone()) {
+                    if let Some(member) = self.members.get(&id) {
+                        member.socket.mirror_join(room);
+                        let socket = member.socket.clone();
+                        self.hooks.joined(&socket, room);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sockets leave rooms.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Leave {
+    pub(crate) selector: Selector,
+    pub(crate) rooms: Vec<Room>,
+}
+
+impl Handler<Leave> for RoomManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        for id in self.select(&msg.selector) {
+            for room in &msg.rooms {
+                if self.remove_from_room(&id, room) {
+                    if let Some(member) = self.members.get(&id) {
+                        member.socket.mirror_leave(room);
+                        let socket = member.socket.clone();
+                        self.hooks.left(&socket, room, LeaveReason::Leave);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One encoded packet for every selected socket: the frames are shared, never re-encoded.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Broadcast {
+    pub(crate) selector: Selector,
+    pub(crate) frames: Arc<[Frame]>,
+    pub(crate) volatile: bool,
+}
+
+impl Handler<Broadcast> for RoomManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
+        for id in self.select(&msg.selector) {
+            if let Some(member) = self.members.get(&id) {
+                member.socket.session().do_send(Outgoing {
+                    nsp: member.socket.ns_arc().clone(),
+                    socket_id: Some(id),
+                    frames: msg.frames.clone(),
+                    volatile: msg.volatile,
+                });
+            }
+        }
+    }
+}
+
+/// The selected sockets' handles.
+#[derive(Message)]
+#[rtype(result = "Vec<Socket>")]
+pub(crate) struct Fetch {
+    pub(crate) selector: Selector,
+}
+
+impl Handler<Fetch> for RoomManager {
+    type Result = MessageResult<Fetch>;
+
+    fn handle(&mut self, msg: Fetch, _: &mut Context<Self>) -> Self::Result {
+        let sockets = self
+            .select(&msg.selector)
+            .into_iter()
+            .filter_map(|id| self.members.get(&id).map(|m| m.socket.clone()))
+            .collect();
+        MessageResult(sockets)
+    }
+}
+
+/// Every room with its member count, private per-socket rooms left out.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, usize)>")]
+pub(crate) struct AllRooms;
+
+impl Handler<AllRooms> for RoomManager {
+    type Result = MessageResult<AllRooms>;
+
+    fn handle(&mut self, _: AllRooms, _: &mut Context<Self>) -> Self::Result {
+        let mut rooms: Vec<(String, usize)> = self
+            .rooms
+            .iter()
+            .filter(|(room, _)| !self.is_private(room))
+            .map(|(room, members)| (room.to_string(), members.len()))
+            .collect();
+        rooms.sort();
+        MessageResult(rooms)
+    }
+}
