@@ -174,6 +174,8 @@ fn convert(item: Result<AggregatedMessage, ProtocolError>) -> WsFrame {
         Err(ProtocolError::Io(err)) if err.to_string().contains("maximum continuation size") => {
             WsFrame::TooBig
         }
+        // The TCP connection broke off (a killed client): a close, not a protocol violation.
+        Err(ProtocolError::Io(_)) => WsFrame::End,
         Err(err) => WsFrame::Broken(err.to_string()),
     }
 }
