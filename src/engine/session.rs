@@ -226,12 +226,22 @@ impl Session {
             }
         };
         if over_limit {
-            log::warn!(
-                "session {}: outbound buffer over its limit (slow consumer); closing",
-                self.sid
-            );
-            self.close(DisconnectReason::TransportError, ctx);
+            self.close_slow_consumer(ctx);
         }
+    }
+
+    /// The client does not read fast enough: drop its backlog and close, rather than grow.
+    fn close_slow_consumer(&mut self, ctx: &mut Context<Self>) {
+        log::warn!(
+            "session {}: outbound buffer over its limit (slow consumer); closing",
+            self.sid
+        );
+        if let Transport::WebSocket(link) = &self.transport {
+            link.abort();
+        }
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.close(DisconnectReason::TransportError, ctx);
     }
 
     /// Hands the queued packets to the waiting GET, if there is one.
@@ -325,7 +335,7 @@ impl Session {
         log::debug!("session {}: upgraded to websocket", self.sid);
         let config = &self.shared.config;
         if load.0 > config.max_buffered_bytes || load.1 > config.max_buffered_packets {
-            self.close(DisconnectReason::TransportError, ctx);
+            self.close_slow_consumer(ctx);
         }
     }
 

@@ -81,6 +81,7 @@ pub(crate) struct WsLink {
     id: u64,
     tx: mpsc::UnboundedSender<WsOut>,
     backlog: Arc<Backlog>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl WsLink {
@@ -88,11 +89,12 @@ impl WsLink {
     pub(crate) fn open(ws: actix_ws::Session) -> WsLink {
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
-        actix::spawn(write_loop(ws, rx, backlog.clone()));
+        let writer = actix::spawn(write_loop(ws, rx, backlog.clone()));
         WsLink {
             id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed),
             tx,
             backlog,
+            writer,
         }
     }
 
@@ -124,6 +126,12 @@ impl WsLink {
     /// Sends a close frame after everything already queued.
     pub(crate) fn close(&self, kind: CloseKind) {
         let _ = self.tx.send(WsOut::Close(kind));
+    }
+
+    /// Drops everything queued and ends the connection now: for a peer that stopped reading,
+    /// whose writer may wait forever and would otherwise keep the whole backlog alive.
+    pub(crate) fn abort(&self) {
+        self.writer.abort();
     }
 }
 
