@@ -271,7 +271,7 @@ impl Session {
             Packet::Close => self.close(DisconnectReason::TransportClose, ctx),
             Packet::Ping(_) => {
                 log::warn!("session {}: client sent a ping (invalid in v4)", self.sid);
-                self.close(DisconnectReason::ParseError, ctx);
+                self.close(DisconnectReason::TransportError, ctx);
             }
             Packet::Pong(_) => self.on_pong(ctx),
             Packet::Message(text) => self.on_message(text, ctx),
@@ -385,7 +385,9 @@ impl Session {
                 self.release_slot();
                 if let Some(tx) = self.pending_get.take() {
                     let _ = tx.send(Ok(packet::encode_payload(&self.queue)));
-                } else if reason.is_server_initiated() || reason == DisconnectReason::TransportClose
+                } else if reason.is_server_initiated()
+                    || reason == DisconnectReason::TransportClose
+                    || reason == DisconnectReason::ForcedClose
                 {
                     // Nobody is polling right now: keep the last packets for the next GET (which
                     // may already be on its way, racing the POST that closed the session).

@@ -55,8 +55,9 @@ impl Session {
         let packet = match packet::decode(text) {
             Ok(packet) => packet,
             Err(err) => {
+                // The reference closes the connection ("forced close") on a decoder error.
                 log::warn!("session {}: {err}; closing", self.sid);
-                self.close(DisconnectReason::ParseError, ctx);
+                self.close(DisconnectReason::ForcedClose, ctx);
                 return;
             }
         };
