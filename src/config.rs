@@ -40,6 +40,9 @@ pub struct Config {
     pub max_buffered_bytes: usize,
     /// Largest number of buffered outbound packets per session (default 4096).
     pub max_buffered_packets: usize,
+    /// How long a session's backlog may stay over `max_buffered_*` before the session is closed
+    /// as a slow consumer (default 1 s); four times the limits closes it at once.
+    pub slow_consumer_grace: Duration,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             max_connections: None,
             max_buffered_bytes: 8 * 1024 * 1024,
             max_buffered_packets: 4096,
+            slow_consumer_grace: Duration::from_secs(1),
         }
     }
 }
@@ -117,6 +121,12 @@ impl Config {
     pub fn with_max_buffered(mut self, bytes: usize, packets: usize) -> Self {
         self.max_buffered_bytes = bytes;
         self.max_buffered_packets = packets;
+        self
+    }
+
+    /// Sets how long a backlog may stay over the buffer limits.
+    pub fn with_slow_consumer_grace(mut self, grace: Duration) -> Self {
+        self.slow_consumer_grace = grace;
         self
     }
 

@@ -74,5 +74,5 @@ pub use socket::{
     namespace::Namespace,
     operator::{BroadcastOperator, IntoRooms},
     payload::Payload,
-    socket::{Event, Handshake, Socket},
+    socket::{Event, Handshake, Socket, VolatileEmitter},
 };

@@ -78,7 +78,11 @@ pub struct Session {
     ping_due: Instant,
     pong_deadline: Option<Instant>,
     heartbeat: Option<SpawnHandle>,
+    /// Pending slow-consumer check, armed while the backlog is over the limits.
+    stall_check: Option<SpawnHandle>,
     state: State,
+    /// False while stopping, when the polling close cannot wait for the next GET.
+    linger_allowed: bool,
     /// Whether this session gave back its place under `max_connections` (done at close).
     slot_released: bool,
     pub(crate) sockets: HashMap<Arc<str>, Socket>,
@@ -102,8 +106,10 @@ impl Session {
             ping_due: Instant::now(),
             pong_deadline: None,
             heartbeat: None,
+            stall_check: None,
             state: State::Open,
             slot_released: false,
+            linger_allowed: true,
             sockets: HashMap::new(),
             partial: None,
             acks: HashMap::new(),
@@ -200,20 +206,37 @@ impl Session {
         }
     }
 
+    /// Bytes and packets waiting for the client: the WebSocket writer's backlog, or the polling
+    /// queue between two GETs.
+    fn backlog(&self) -> (usize, usize) {
+        match &self.transport {
+            Transport::WebSocket(link) => link.backlog(),
+            Transport::Polling => (self.queued_bytes, self.queue.len()),
+        }
+    }
+
     /// Sends frames through whichever transport is current.
+    ///
+    /// A backlog over the configured limits is tolerated for `slow_consumer_grace` (bursts
+    /// drain), then closes the session; four times the limits closes it at once. One large
+    /// packet on an idle connection is never refused.
     pub(crate) fn send_frames(&mut self, frames: &[Frame], ctx: &mut Context<Self>) {
         if self.state != State::Open {
             return;
         }
-        let config = self.shared.clone();
-        let config = &config.config;
-        let over_limit = match &self.transport {
+        let (bytes, packets) = self.backlog();
+        let config = &self.shared.config;
+        if bytes > config.max_buffered_bytes.saturating_mul(4)
+            || packets > config.max_buffered_packets.saturating_mul(4)
+        {
+            self.close_slow_consumer(ctx);
+            return;
+        }
+        match &self.transport {
             Transport::WebSocket(link) => {
-                let mut load = (0, 0);
                 for frame in frames {
-                    load = link.send(frame.clone());
+                    link.send(frame.clone());
                 }
-                load.0 > config.max_buffered_bytes || load.1 > config.max_buffered_packets
             }
             Transport::Polling => {
                 for frame in frames {
@@ -221,13 +244,29 @@ impl Session {
                     self.queue.push_back(frame.clone());
                 }
                 self.flush_poll();
-                self.queued_bytes > config.max_buffered_bytes
-                    || self.queue.len() > config.max_buffered_packets
             }
-        };
-        if over_limit {
-            self.close_slow_consumer(ctx);
         }
+        self.watch_backlog(ctx);
+    }
+
+    /// Arms the slow-consumer check when the backlog is over the limits.
+    fn watch_backlog(&mut self, ctx: &mut Context<Self>) {
+        if self.stall_check.is_some() || !self.over_buffer_limit() {
+            return;
+        }
+        let grace = self.shared.config.slow_consumer_grace;
+        self.stall_check = Some(ctx.run_later(grace, |act, ctx| {
+            act.stall_check = None;
+            if act.is_open() && act.over_buffer_limit() {
+                act.close_slow_consumer(ctx);
+            }
+        }));
+    }
+
+    fn over_buffer_limit(&self) -> bool {
+        let (bytes, packets) = self.backlog();
+        let config = &self.shared.config;
+        bytes > config.max_buffered_bytes || packets > config.max_buffered_packets
     }
 
     /// The client does not read fast enough: drop its backlog and close, rather than grow.
@@ -326,17 +365,13 @@ impl Session {
             let _ = tx.send(Err(RequestError::BadRequest("session upgraded")));
         }
         let link = probe.link;
-        let mut load = (0, 0);
         for frame in self.queue.drain(..) {
-            load = link.send(frame);
+            link.send(frame);
         }
         self.queued_bytes = 0;
         self.transport = Transport::WebSocket(link);
         log::debug!("session {}: upgraded to websocket", self.sid);
-        let config = &self.shared.config;
-        if load.0 > config.max_buffered_bytes || load.1 > config.max_buffered_packets {
-            self.close_slow_consumer(ctx);
-        }
+        self.watch_backlog(ctx);
     }
 
     fn drop_probe(&mut self, ctx: &mut Context<Self>) {
@@ -385,9 +420,10 @@ impl Session {
                 self.release_slot();
                 if let Some(tx) = self.pending_get.take() {
                     let _ = tx.send(Ok(packet::encode_payload(&self.queue)));
-                } else if reason.is_server_initiated()
-                    || reason == DisconnectReason::TransportClose
-                    || reason == DisconnectReason::ForcedClose
+                } else if self.linger_allowed
+                    && (reason.is_server_initiated()
+                        || reason == DisconnectReason::TransportClose
+                        || reason == DisconnectReason::ForcedClose)
                 {
                     // Nobody is polling right now: keep the last packets for the next GET (which
                     // may already be on its way, racing the POST that closed the session).
@@ -436,6 +472,8 @@ impl Actor for Session {
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
         if self.state == State::Open {
+            // Stopped from outside (the system is shutting down): no timer may be scheduled now.
+            self.linger_allowed = false;
             self.close(DisconnectReason::ServerShuttingDown, ctx);
         }
         self.release_slot();

@@ -247,9 +247,10 @@ impl Socket {
             .excluding_socket(self.inner.id.clone())
     }
 
-    /// This socket alone, as a broadcast target (e.g. `socket.volatile().emit(...)`).
-    pub fn volatile(&self) -> BroadcastOperator {
-        self.to_self().volatile()
+    /// Emits to this socket that may be dropped if its connection is busy
+    /// (`socket.volatile().emit(...)`); kept in order with this socket's other emits.
+    pub fn volatile(&self) -> VolatileEmitter<'_> {
+        VolatileEmitter { socket: self }
     }
 
     fn to_self(&self) -> BroadcastOperator {
@@ -358,18 +359,24 @@ impl Socket {
 
     /// Emits an event with any arguments, binary included.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        self.send_event(event, payload, false)
+    }
+
+    fn send_event(&self, event: &str, payload: Payload, volatile: bool) -> Result<(), EmitError> {
         check_event_name(event)?;
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
         let (args, attachments) = payload.into_parts();
         let text = packet::encode_event(&self.inner.nsp, None, event, &args, attachments.len());
-        self.inner.session.do_send(Outgoing::new(
+        let mut outgoing = Outgoing::new(
             self.inner.nsp.clone(),
             Some(self.inner.id.clone()),
             &text,
             attachments,
-        ));
+        );
+        outgoing.volatile = volatile;
+        self.inner.session.do_send(outgoing);
         Ok(())
     }
 
@@ -478,6 +485,24 @@ impl Socket {
         }
         // Drop every handler: they often capture a clone of this socket (a reference cycle).
         *self.handlers() = Handlers::default();
+    }
+}
+
+/// Volatile emits to one socket: dropped rather than queued when its connection is busy.
+pub struct VolatileEmitter<'a> {
+    socket: &'a Socket,
+}
+
+impl VolatileEmitter<'_> {
+    /// Emits an event with one argument, unless the connection is busy.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.socket
+            .send_event(event, Payload::new().arg(data)?, true)
+    }
+
+    /// Emits an event with any arguments, unless the connection is busy.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        self.socket.send_event(event, payload, true)
     }
 }
 

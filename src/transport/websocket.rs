@@ -102,13 +102,11 @@ impl WsLink {
         self.id
     }
 
-    /// Queues a frame; returns the backlog (bytes, frames) including it.
-    pub(crate) fn send(&self, frame: Frame) -> (usize, usize) {
-        let len = frame.len();
-        let bytes = self.backlog.bytes.fetch_add(len, Ordering::AcqRel) + len;
-        let frames = self.backlog.frames.fetch_add(1, Ordering::AcqRel) + 1;
+    /// Queues a frame for the writer.
+    pub(crate) fn send(&self, frame: Frame) {
+        self.backlog.bytes.fetch_add(frame.len(), Ordering::AcqRel);
+        self.backlog.frames.fetch_add(1, Ordering::AcqRel);
         let _ = self.tx.send(WsOut::Frame(frame));
-        (bytes, frames)
     }
 
     /// Bytes and frames queued and not yet written.
