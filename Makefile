@@ -1,0 +1,135 @@
+# actix-socketio: the project's one test command is `make test`.
+#
+#   make test          lint, Rust tests, the real-client suites (JS + Python), the browser test
+#   make lint          cargo fmt --check and clippy with warnings as errors
+#   make test-rust     cargo test
+#   make test-js       socket.io-client and our own client (node) against examples/interop_server
+#                      and the demo server
+#   make test-py       python-socketio against examples/interop_server and the demo server
+#   make test-browser  headless Chromium (Debian's, installed when missing) on the demo page
+#
+# INTEROP_SERVER may point at another server binary for test-js / test-py.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+# The steps of `test` must run in the order written, even under `make -j`.
+.NOTPARALLEL:
+
+CARGO ?= cargo
+PYTHON ?= python3
+
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# When INTEROP_SERVER is given (environment or command line) that binary is
+# used as is; otherwise the example is built first.
+ifeq ($(origin INTEROP_SERVER),undefined)
+INTEROP_SERVER := $(TARGET_DIR)/debug/examples/interop_server
+SERVER_BUILD := servers
+else
+SERVER_BUILD :=
+endif
+DEMO_SERVER ?= $(TARGET_DIR)/debug/actix-socketio
+CHROMIUM := /usr/bin/chromium
+BROWSER_DIR := tests/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.install-stamp
+
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.install-stamp
+PY_DIR := tests/py
+VENV := $(PY_DIR)/.venv
+VENV_PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.requirements-stamp
+
+# Upper bound for each interop suite (each is expected to take well under 60 s).
+SUITE_TIMEOUT := 180
+
+# $(call require,TOOL,HINT): fail loudly when TOOL is not on PATH.
+define require
+@command -v $(1) >/dev/null 2>&1 || { echo "make: error: '$(1)' is required but not found on PATH. $(2)" >&2; exit 127; }
+endef
+
+.PHONY: test lint fmt-check clippy test-rust servers test-js test-py test-browser js-deps py-deps browser-deps chromium
+
+test: lint test-rust servers test-js test-py test-browser
+
+lint: fmt-check clippy
+
+fmt-check:
+	$(call require,$(CARGO),Install Rust (rustup).)
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(call require,$(CARGO),Install Rust (rustup).)
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test-rust:
+	$(call require,$(CARGO),Install Rust (rustup).)
+	$(CARGO) test
+
+# The interop example and the demo binary, which the client suites start.
+servers:
+	$(call require,$(CARGO),Install Rust (rustup).)
+	$(CARGO) build --bins --example interop_server
+
+# ---------------------------------------------------------------- JavaScript
+
+js-deps: $(JS_STAMP)
+
+# `npm ci` when node_modules is missing or package.json / package-lock.json is newer.
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	$(call require,node,Install Node.js 18 or newer.)
+	$(call require,npm,Install npm (it ships with Node.js).)
+	cd $(JS_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+test-js: $(SERVER_BUILD) js-deps
+	$(call require,node,Install Node.js 18 or newer.)
+	$(call require,timeout,Install coreutils.)
+	@test -x "$(INTEROP_SERVER)" || { echo "make: error: interop server not found: $(INTEROP_SERVER)" >&2; exit 1; }
+	INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" DEMO_SERVER="$(abspath $(DEMO_SERVER))" \
+		timeout --kill-after=10 $(SUITE_TIMEOUT) node --test $(JS_DIR)/*.test.mjs
+
+# ---------------------------------------------------------------- Python
+
+py-deps: $(PY_STAMP)
+
+$(VENV_PY):
+	$(call require,$(PYTHON),Install Python 3.9 or newer with the venv module.)
+	$(PYTHON) -m venv $(VENV)
+
+# pip install again whenever requirements.txt changes.
+$(PY_STAMP): $(PY_DIR)/requirements.txt | $(VENV_PY)
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(PY_DIR)/requirements.txt
+	touch $@
+
+test-py: $(SERVER_BUILD) py-deps
+	$(call require,timeout,Install coreutils.)
+	@test -x "$(INTEROP_SERVER)" || { echo "make: error: interop server not found: $(INTEROP_SERVER)" >&2; exit 1; }
+	INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" DEMO_SERVER="$(abspath $(DEMO_SERVER))" \
+		PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 $(SUITE_TIMEOUT) \
+		$(VENV_PY) -m pytest $(PY_DIR) -p no:cacheprovider -v
+
+# ---------------------------------------------------------------- Browser
+
+# Debian's Chromium (never a browser download): installed with apt-get when missing.
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "make: installing Debian's chromium for the browser test"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "make: error: $(CHROMIUM) is missing and apt-get needs root" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	@test -x $(CHROMIUM) || { echo "make: error: $(CHROMIUM) still missing" >&2; exit 1; }
+
+browser-deps: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	$(call require,npm,Install npm (it ships with Node.js).)
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+test-browser: $(SERVER_BUILD) chromium browser-deps
+	$(call require,timeout,Install coreutils.)
+	@test -x "$(DEMO_SERVER)" || { echo "make: error: demo server not found: $(DEMO_SERVER)" >&2; exit 1; }
+	DEMO_SERVER="$(abspath $(DEMO_SERVER))" timeout --kill-after=10 $(SUITE_TIMEOUT) \
+		node --test $(BROWSER_DIR)/*.test.mjs
