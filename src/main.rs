@@ -32,6 +32,23 @@ struct Args {
     static_dir: PathBuf,
 }
 
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .ok_or_else(|| format!("--cors-origin {origin:?}: must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "--cors-origin {origin:?}: must be scheme://host[:port] with no path"
+        ));
+    }
+    Ok(())
+}
+
 fn config(args: &Args) -> Config {
     let cors = if args.cors_origins.iter().any(|o| o == "*") {
         Cors::Any
@@ -51,6 +68,12 @@ fn config(args: &Args) -> Config {
 async fn main() -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    for origin in &args.cors_origins {
+        if let Err(why) = check_origin(origin) {
+            eprintln!("error: {why}");
+            std::process::exit(2);
+        }
+    }
     let io = SocketIo::new(config(&args));
     chat::install(&io);
 
