@@ -198,9 +198,14 @@ impl Namespace {
         self.all().emit_payload(event, payload)
     }
 
-    /// Every socket of the namespace.
+    /// Every socket of the namespace (with ids, rooms and data).
     pub async fn fetch_sockets(&self) -> Vec<Socket> {
         self.all().fetch_sockets().await
+    }
+
+    /// Every socket of the namespace; the name socket.io users look for (`io.of(ns).sockets`).
+    pub async fn sockets(&self) -> Vec<Socket> {
+        self.fetch_sockets().await
     }
 
     /// Every room with its member count, without the private per-socket rooms; sorted by name.
