@@ -35,6 +35,15 @@ fn guest_name(id: &str) -> String {
     format!("guest-{:04x}", hash & 0xffff)
 }
 
+/// The first argument as `T`, only when it is a JSON object (serde would also take an array in
+/// field order, which the contract does not allow).
+fn object_arg<T: serde::de::DeserializeOwned>(event: &Event) -> Option<T> {
+    match event.data::<Value>() {
+        Ok(value @ Value::Object(_)) => serde_json::from_value(value).ok(),
+        _ => None,
+    }
+}
+
 fn ok(ack: Option<AckSender>, value: Value) {
     if let Some(ack) = ack {
         let _ = ack.send(&value);
@@ -199,7 +208,7 @@ struct RoomMessage {
 
 fn on_message(socket: Socket, mut event: Event) {
     let ack = event.take_ack();
-    let Ok(msg) = event.data::<RoomMessage>() else {
+    let Some(msg) = object_arg::<RoomMessage>(&event) else {
         return refuse(ack, "message must be {room, text}");
     };
     let room = match bounded(&msg.room, "room", MAX_ROOM) {
@@ -229,7 +238,7 @@ struct DirectMessage {
 
 fn on_direct(ns: &Namespace, socket: Socket, mut event: Event) {
     let ack = event.take_ack();
-    let Ok(msg) = event.data::<DirectMessage>() else {
+    let Some(msg) = object_arg::<DirectMessage>(&event) else {
         return refuse(ack, "direct message must be {to, text}");
     };
     let Some(to) = msg.to.as_str().map(str::to_owned) else {
