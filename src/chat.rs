@@ -35,6 +35,11 @@ fn guest_name(id: &str) -> String {
     format!("guest-{:04x}", hash & 0xffff)
 }
 
+/// The first argument as JSON (`null` when there is none).
+fn first_arg(event: &Event) -> Value {
+    event.data::<Value>().unwrap_or(Value::Null)
+}
+
 /// The first argument as `T`, only when it is a JSON object (serde would also take an array in
 /// field order, which the contract does not allow).
 fn object_arg<T: serde::de::DeserializeOwned>(event: &Event) -> Option<T> {
@@ -156,11 +161,7 @@ fn on_nick(socket: Socket, mut event: Event) {
 
 fn on_join(ns: &Namespace, socket: Socket, mut event: Event) {
     let ack = event.take_ack();
-    let room = match bounded(
-        &event.data::<Value>().unwrap_or(Value::Null),
-        "room",
-        MAX_ROOM,
-    ) {
+    let room = match bounded(&first_arg(&event), "room", MAX_ROOM) {
         Ok(room) => room,
         Err(error) => return refuse(ack, &error),
     };
@@ -185,11 +186,7 @@ fn on_join(ns: &Namespace, socket: Socket, mut event: Event) {
 
 fn on_leave(socket: Socket, mut event: Event) {
     let ack = event.take_ack();
-    let room = match bounded(
-        &event.data::<Value>().unwrap_or(Value::Null),
-        "room",
-        MAX_ROOM,
-    ) {
+    let room = match bounded(&first_arg(&event), "room", MAX_ROOM) {
         Ok(room) => room,
         Err(error) => return refuse(ack, &error),
     };

@@ -7,14 +7,13 @@ mod common;
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     net::SocketAddr,
-    sync::mpsc as std_mpsc,
     time::{Duration, Instant},
 };
 
 use actix_socketio::{
     AckError, Config, DisconnectReason, Event, LeaveReason, Payload, Socket, SocketIo,
 };
-use actix_web::{dev::ServerHandle, web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -1145,18 +1144,6 @@ async fn socket_count_follows_connects_and_disconnects() {
 // ---------------------------------------------------------------------------------------------
 // 9. A broadcast from a plain actix-web route
 
-/// A server like the harness's, with an extra `POST /notify` route that broadcasts to room `r`.
-struct AppServer {
-    addr: SocketAddr,
-    handle: ServerHandle,
-}
-
-impl Drop for AppServer {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-    }
-}
-
 async fn notify(io: web::Data<SocketIo>, body: String) -> HttpResponse {
     match io.of("/").to("r").emit("news", &body) {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("sent"),
@@ -1164,43 +1151,26 @@ async fn notify(io: web::Data<SocketIo>, body: String) -> HttpResponse {
     }
 }
 
-fn start_with_notify(io: SocketIo) -> AppServer {
-    let (tx, rx) = std_mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = HttpServer::new(move || {
-                App::new()
-                    .app_data(web::Data::new(io.clone()))
-                    .configure(io.service())
-                    .route("/notify", web::post().to(notify))
-            })
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .bind(("127.0.0.1", 0))
-            .expect("bind a loopback port");
-            let addr = server.addrs()[0];
-            let server = server.run();
-            tx.send((addr, server.handle()))
-                .expect("the test is waiting for the address");
-            let _ = server.await;
-        });
-    });
-    let (addr, handle) = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the server started");
-    AppServer { addr, handle }
+/// `POST /notify` next to the Socket.IO endpoint, holding the `SocketIo` as app data.
+fn notify_route(cfg: &mut web::ServiceConfig, io: &SocketIo) {
+    cfg.app_data(web::Data::new(io.clone()))
+        .route("/notify", web::post().to(notify));
 }
 
 #[tokio::test]
 async fn an_http_route_broadcasts_to_a_room() {
-    let io = SocketIo::new(Config::default());
     let (socket_tx, _sockets) = unbounded_channel();
     let (gone_tx, _gone) = unbounded_channel();
     let (ask_tx, _asks) = unbounded_channel();
-    api_ns(&io, "/", socket_tx.clone(), gone_tx.clone(), ask_tx.clone());
-    api_ns(&io, "/other", socket_tx, gone_tx, ask_tx);
-    let server = start_with_notify(io.clone());
+    let server = start_with_routes(
+        Config::default(),
+        move |io: &SocketIo| {
+            api_ns(io, "/", socket_tx.clone(), gone_tx.clone(), ask_tx.clone());
+            api_ns(io, "/other", socket_tx, gone_tx, ask_tx);
+        },
+        notify_route,
+    );
+    let io = server.io.clone();
     let addr = server.addr;
     let mut a = Client::connect(addr).await;
     let mut b = Client::connect(addr).await;

@@ -47,6 +47,15 @@ impl Drop for TestServer {
 
 /// Starts the server with this configuration; `setup` declares namespaces and handlers.
 pub fn start(config: Config, setup: impl FnOnce(&SocketIo) + Send + 'static) -> TestServer {
+    start_with_routes(config, setup, |_, _| {})
+}
+
+/// `start`, with `routes` adding plain HTTP routes next to the Socket.IO endpoint.
+pub fn start_with_routes(
+    config: Config,
+    setup: impl FnOnce(&SocketIo) + Send + 'static,
+    routes: fn(&mut actix_web::web::ServiceConfig, &SocketIo),
+) -> TestServer {
     let io = SocketIo::new(config);
     let server_io = io.clone();
     let (tx, rx) = std_mpsc::channel();
@@ -54,12 +63,16 @@ pub fn start(config: Config, setup: impl FnOnce(&SocketIo) + Send + 'static) -> 
         actix_web::rt::System::new().block_on(async move {
             setup(&server_io);
             let app_io = server_io.clone();
-            let server = HttpServer::new(move || App::new().configure(app_io.service()))
-                .workers(1)
-                .disable_signals()
-                .shutdown_timeout(1)
-                .bind(("127.0.0.1", 0))
-                .expect("bind a loopback port");
+            let server = HttpServer::new(move || {
+                App::new()
+                    .configure(app_io.service())
+                    .configure(|cfg| routes(cfg, &app_io))
+            })
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .bind(("127.0.0.1", 0))
+            .expect("bind a loopback port");
             let addr = server.addrs()[0];
             let server = server.run();
             tx.send((addr, server.handle()))
