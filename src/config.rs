@@ -43,6 +43,9 @@ pub struct Config {
     /// How long a session's backlog may stay over `max_buffered_*` before the session is closed
     /// as a slow consumer (default 1 s); four times the limits closes it at once.
     pub slow_consumer_grace: Duration,
+    /// Most rooms one socket may be in, its own private room not counted (default 1000);
+    /// further joins are refused.
+    pub max_rooms_per_socket: usize,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             max_buffered_bytes: 8 * 1024 * 1024,
             max_buffered_packets: 4096,
             slow_consumer_grace: Duration::from_secs(1),
+            max_rooms_per_socket: 1000,
         }
     }
 }
@@ -127,6 +131,12 @@ impl Config {
     /// Sets how long a backlog may stay over the buffer limits.
     pub fn with_slow_consumer_grace(mut self, grace: Duration) -> Self {
         self.slow_consumer_grace = grace;
+        self
+    }
+
+    /// Caps the rooms one socket may join.
+    pub fn with_max_rooms_per_socket(mut self, max: usize) -> Self {
+        self.max_rooms_per_socket = max;
         self
     }
 

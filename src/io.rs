@@ -14,7 +14,8 @@ use actix_web::web::ServiceConfig;
 
 use crate::{
     config::Config,
-    engine::session::Session,
+    engine::session::{CloseSession, Session},
+    reason::DisconnectReason,
     service,
     socket::{namespace::Namespace, socket::Socket},
 };
@@ -42,6 +43,10 @@ pub(crate) struct Shared {
     namespaces: RwLock<HashMap<String, Namespace>>,
     sessions: RwLock<HashMap<Arc<str>, SessionEntry>>,
     open_sessions: AtomicUsize,
+    /// `emit_with_ack` calls waiting for an answer, across all sessions.
+    pub(crate) pending_acks: AtomicUsize,
+    /// Non-empty rooms across all namespaces (private per-socket rooms included).
+    pub(crate) rooms: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -103,6 +108,19 @@ impl Shared {
     }
 }
 
+/// What the server holds right now (see [`SocketIo::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Open Engine.IO sessions.
+    pub sessions: usize,
+    /// Sockets connected, all namespaces together.
+    pub sockets: usize,
+    /// Non-empty rooms, all namespaces together, private per-socket rooms included.
+    pub rooms: usize,
+    /// Server-side `emit_with_ack` calls still waiting for an answer.
+    pub pending_acks: usize,
+}
+
 /// The Socket.IO server: declare namespaces and handlers on it, then mount it in an actix-web
 /// `App` with [`SocketIo::service`]. Cloning is cheap; clones share everything.
 ///
@@ -156,6 +174,8 @@ impl SocketIo {
                 namespaces: RwLock::new(HashMap::new()),
                 sessions: RwLock::new(HashMap::new()),
                 open_sessions: AtomicUsize::new(0),
+                pending_acks: AtomicUsize::new(0),
+                rooms: Arc::new(AtomicUsize::new(0)),
             }),
         }
     }
@@ -183,7 +203,13 @@ impl SocketIo {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .entry(name.clone())
-            .or_insert_with(|| Namespace::new(&name))
+            .or_insert_with(|| {
+                Namespace::new(
+                    &name,
+                    self.shared.config.max_rooms_per_socket,
+                    self.shared.rooms.clone(),
+                )
+            })
             .clone()
     }
 
@@ -195,6 +221,48 @@ impl SocketIo {
     /// Number of open Engine.IO sessions (connected clients).
     pub fn session_count(&self) -> usize {
         self.shared.open_sessions.load(Ordering::Acquire)
+    }
+
+    /// Counts of what the server holds right now: after every client has left, all are zero.
+    pub fn stats(&self) -> Stats {
+        let sockets = self
+            .shared
+            .namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Namespace::socket_count)
+            .sum();
+        Stats {
+            sessions: self.session_count(),
+            sockets,
+            rooms: self.shared.rooms.load(Ordering::Acquire),
+            pending_acks: self.shared.pending_acks.load(Ordering::Acquire),
+        }
+    }
+
+    /// Closes every session ("server shutting down" for their sockets; WebSocket clients get
+    /// close code 1001 after what was queued for them, polling clients a close packet) and
+    /// waits up to `grace` for them to be gone. Call it before stopping the HTTP server.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        let sessions: Vec<Addr<Session>> = self
+            .shared
+            .sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|entry| entry.addr.clone())
+            .collect();
+        log::info!("closing {} sessions: server shutting down", sessions.len());
+        for addr in sessions {
+            addr.do_send(CloseSession {
+                reason: DisconnectReason::ServerShuttingDown,
+            });
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.session_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Registers the endpoint (and its CORS policy) on an actix-web app:

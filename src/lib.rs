@@ -65,7 +65,7 @@ pub mod socket;
 mod transport;
 
 pub use config::{Config, Cors};
-pub use io::SocketIo;
+pub use io::{SocketIo, Stats};
 pub use reason::DisconnectReason;
 pub use rooms::LeaveReason;
 pub use socket::{

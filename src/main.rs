@@ -3,7 +3,7 @@
 
 mod chat;
 
-use std::{io::Write, path::PathBuf};
+use std::{io::Write, path::PathBuf, time::Duration};
 
 use actix_files::{Files, NamedFile};
 use actix_socketio::{Config, Cors, SocketIo};
@@ -78,7 +78,9 @@ async fn main() -> std::io::Result<()> {
     chat::install(&io);
 
     let static_dir = args.static_dir.clone();
+    let app_io = io.clone();
     let server = HttpServer::new(move || {
+        let io = app_io.clone();
         let client = static_dir.join("socket.io.js");
         App::new()
             .route(
@@ -91,6 +93,9 @@ async fn main() -> std::io::Result<()> {
             .configure(io.service())
             .service(Files::new("/", &static_dir).index_file("index.html"))
     })
+    // Signals are ours: the sessions are told before the HTTP server stops.
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .bind((args.host.as_str(), args.port))?;
     for addr in server.addrs() {
         log::info!("chat demo on http://{addr}");
@@ -99,5 +104,29 @@ async fn main() -> std::io::Result<()> {
         }
     }
     std::io::stdout().flush()?;
-    server.run().await
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        let signal = wait_for_signal().await;
+        log::info!("{signal} received: shutting down");
+        io.shutdown(SHUTDOWN_GRACE).await;
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// How long queued packets get to leave, and connections to close, on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming the one that came.
+async fn wait_for_signal() -> &'static str {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = actix_web::rt::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }

@@ -3,7 +3,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
 };
 
 use actix::prelude::*;
@@ -44,14 +47,20 @@ pub(crate) struct RoomManager {
     members: HashMap<Arc<str>, Member>,
     rooms: HashMap<Room, HashSet<Arc<str>>>,
     hooks: Arc<Hooks>,
+    /// Most rooms per socket besides its own.
+    max_rooms: usize,
+    /// Non-empty rooms, shared with `SocketIo::stats`.
+    room_count: Arc<AtomicUsize>,
 }
 
 impl RoomManager {
-    pub(crate) fn new(hooks: Arc<Hooks>) -> Self {
+    pub(crate) fn new(hooks: Arc<Hooks>, max_rooms: usize, room_count: Arc<AtomicUsize>) -> Self {
         RoomManager {
             members: HashMap::new(),
             rooms: HashMap::new(),
             hooks,
+            max_rooms,
+            room_count,
         }
     }
 
@@ -59,10 +68,16 @@ impl RoomManager {
         let Some(member) = self.members.get_mut(id) else {
             return false;
         };
-        if !member.rooms.insert(room.clone()) {
+        // The private room is joined first, so it is never the one refused.
+        if member.rooms.contains(&room) || member.rooms.len() > self.max_rooms {
             return false;
         }
-        self.rooms.entry(room).or_default().insert(id.clone());
+        member.rooms.insert(room.clone());
+        let ids = self.rooms.entry(room).or_insert_with(|| {
+            self.room_count.fetch_add(1, Ordering::AcqRel);
+            HashSet::new()
+        });
+        ids.insert(id.clone());
         true
     }
 
@@ -77,6 +92,7 @@ impl RoomManager {
             ids.remove(id);
             if ids.is_empty() {
                 self.rooms.remove(room);
+                self.room_count.fetch_sub(1, Ordering::AcqRel);
             }
         }
         true

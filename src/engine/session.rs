@@ -386,7 +386,12 @@ impl Session {
 
     /// Closes the session for `reason`: sockets are told, transports closed, the sid forgotten.
     pub(crate) fn close(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
-        self.close_with(reason, CloseKind::Normal, ctx);
+        let kind = if reason == DisconnectReason::ServerShuttingDown {
+            CloseKind::GoingAway
+        } else {
+            CloseKind::Normal
+        };
+        self.close_with(reason, kind, ctx);
     }
 
     fn close_with(&mut self, reason: DisconnectReason, kind: CloseKind, ctx: &mut Context<Self>) {

@@ -3,7 +3,7 @@
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::Arc,
+    sync::{atomic::Ordering, Arc},
 };
 
 use actix::{AsyncContext, Context, SpawnHandle};
@@ -207,7 +207,7 @@ impl Session {
                     .get(&id)
                     .is_some_and(|pending| *pending.nsp == *packet.nsp);
                 if matches {
-                    if let Some(pending) = self.acks.remove(&id) {
+                    if let Some(pending) = self.take_pending_ack(id) {
                         ctx.cancel_future(pending.timer);
                         let _ = pending
                             .reply
@@ -264,10 +264,11 @@ impl Session {
         frames.push(Frame::message(&text));
         frames.extend(attachments.into_iter().map(Frame::Binary));
         let timer = ctx.run_later(msg.timeout, move |act, _| {
-            if let Some(pending) = act.acks.remove(&id) {
+            if let Some(pending) = act.take_pending_ack(id) {
                 let _ = pending.reply.send(Err(AckError::Timeout));
             }
         });
+        self.shared.pending_acks.fetch_add(1, Ordering::AcqRel);
         self.acks.insert(
             id,
             PendingAck {
@@ -279,6 +280,13 @@ impl Session {
         self.send_frames(&frames, ctx);
     }
 
+    /// Removes a pending ack (answered, timed out or failed), keeping the global count right.
+    fn take_pending_ack(&mut self, id: u64) -> Option<PendingAck> {
+        let pending = self.acks.remove(&id)?;
+        self.shared.pending_acks.fetch_sub(1, Ordering::AcqRel);
+        Some(pending)
+    }
+
     /// Answers pending acks of one namespace (or all) with `Disconnected`.
     fn fail_acks(&mut self, nsp: Option<&str>, ctx: &mut Context<Self>) {
         let ids: Vec<u64> = self
@@ -288,7 +296,7 @@ impl Session {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            if let Some(pending) = self.acks.remove(&id) {
+            if let Some(pending) = self.take_pending_ack(id) {
                 ctx.cancel_future(pending.timer);
                 let _ = pending.reply.send(Err(AckError::Disconnected));
             }

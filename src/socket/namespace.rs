@@ -64,6 +64,8 @@ pub(crate) struct NamespaceInner {
     hooks: Arc<Hooks>,
     manager: OnceLock<Addr<RoomManager>>,
     sockets: AtomicUsize,
+    max_rooms_per_socket: usize,
+    rooms_counter: Arc<AtomicUsize>,
 }
 
 /// A namespace (`/`, `/admin`...): where handlers for its sockets are registered, and the
@@ -74,7 +76,11 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    pub(crate) fn new(name: &str) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        max_rooms_per_socket: usize,
+        rooms_counter: Arc<AtomicUsize>,
+    ) -> Self {
         Namespace {
             inner: Arc::new(NamespaceInner {
                 name: Arc::from(name),
@@ -83,6 +89,8 @@ impl Namespace {
                 hooks: Arc::new(Hooks::default()),
                 manager: OnceLock::new(),
                 sockets: AtomicUsize::new(0),
+                max_rooms_per_socket,
+                rooms_counter,
             }),
         }
     }
@@ -104,11 +112,14 @@ impl Namespace {
             return Some(addr);
         }
         actix::Arbiter::try_current()?;
-        Some(
-            self.inner
-                .manager
-                .get_or_init(|| RoomManager::new(self.inner.hooks.clone()).start()),
-        )
+        Some(self.inner.manager.get_or_init(|| {
+            RoomManager::new(
+                self.inner.hooks.clone(),
+                self.inner.max_rooms_per_socket,
+                self.inner.rooms_counter.clone(),
+            )
+            .start()
+        }))
     }
 
     /// Sets the handler run for every socket that joins (after the middleware accepted it).
@@ -166,6 +177,10 @@ impl Namespace {
             .unwrap_or_else(|p| p.into_inner())
             .push(Arc::new(hook));
         self
+    }
+
+    pub(crate) fn max_rooms_per_socket(&self) -> usize {
+        self.inner.max_rooms_per_socket
     }
 
     /// Number of sockets connected to this namespace.

@@ -184,14 +184,37 @@ impl Socket {
     }
 
     /// Joins rooms (one name or several). Takes effect in order with this socket's later
-    /// broadcasts; the namespace's join hooks run for each new room.
-    pub fn join(&self, rooms: impl IntoRooms) {
-        let rooms = rooms.into_rooms();
+    /// broadcasts; the namespace's join hooks run for each new room. Returns false when some
+    /// room was refused because the socket is at `max_rooms_per_socket`.
+    pub fn join(&self, rooms: impl IntoRooms) -> bool {
+        let max = self.inner.namespace.max_rooms_per_socket();
+        let mut added = Vec::new();
+        let mut refused = 0;
         {
             let mut mine = lock(&self.inner.rooms);
-            mine.extend(rooms.iter().cloned());
+            for room in rooms.into_rooms() {
+                if mine.contains(&room) {
+                    continue;
+                }
+                // `mine` holds the private room too: `max` others at most.
+                if mine.len() > max {
+                    refused += 1;
+                    continue;
+                }
+                mine.insert(room.clone());
+                added.push(room);
+            }
         }
-        self.to_self().sockets_join(rooms);
+        if refused > 0 {
+            log::warn!(
+                "socket {}: {refused} room(s) refused, at max_rooms_per_socket ({max})",
+                self.id()
+            );
+        }
+        if !added.is_empty() {
+            self.to_self().sockets_join(added);
+        }
+        refused == 0
     }
 
     /// Leaves rooms (one name or several); the namespace's leave hooks run for each.

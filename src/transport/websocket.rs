@@ -61,6 +61,8 @@ pub(crate) enum CloseKind {
     TooBig,
     /// 1002: the client broke the WebSocket protocol.
     Protocol,
+    /// 1001: the server is going away (shutting down).
+    GoingAway,
 }
 
 enum WsOut {
@@ -156,6 +158,7 @@ async fn write_loop(
                     CloseKind::Normal => CloseCode::Normal,
                     CloseKind::TooBig => CloseCode::Size,
                     CloseKind::Protocol => CloseCode::Protocol,
+                    CloseKind::GoingAway => CloseCode::Away,
                 };
                 let _ = ws.close(Some(CloseReason::from(code))).await;
                 return;
