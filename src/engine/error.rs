@@ -72,12 +72,16 @@ impl RequestError {
         }
     }
 
-    /// The refusal as the reference server sends it: `{"code":N,"message":"…"}`.
+    /// The JSON body of the refusal: `{"code":N,"message":"…"}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({ "code": self.code(), "message": self.to_string() }).to_string()
+    }
+
+    /// The refusal as the reference server sends it.
     pub fn to_response(&self) -> HttpResponse {
-        let body = serde_json::json!({ "code": self.code(), "message": self.to_string() });
         HttpResponse::build(self.status())
             .content_type("application/json")
-            .body(body.to_string())
+            .body(self.body())
     }
 }
 

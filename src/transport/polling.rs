@@ -1,18 +1,24 @@
 //! HTTP long-polling transport: the handshake GET, the waiting GET that carries server packets,
 //! and the POST that carries client packets (bounded by `max_payload`).
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::{Context as TaskContext, Poll},
 };
 
 use actix::Addr;
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::{
     http::{header, Method},
     web, HttpRequest, HttpResponse,
 };
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::{
@@ -97,6 +103,37 @@ impl Drop for PostGuard<'_> {
     }
 }
 
+/// A refusal body that keeps the unread request body alive: actix then closes the connection
+/// after answering, instead of draining a body that may never end (a chunked upload).
+struct RefusalBody {
+    text: Option<Bytes>,
+    _unread: web::Payload,
+}
+
+impl MessageBody for RefusalBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.text.as_ref().map_or(0, |t| t.len() as u64))
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Bytes, Infallible>>> {
+        Poll::Ready(self.get_mut().text.take().map(Ok))
+    }
+}
+
+fn refuse_unread(err: RequestError, unread: web::Payload) -> HttpResponse {
+    HttpResponse::build(err.status())
+        .content_type("application/json")
+        .body(RefusalBody {
+            text: Some(Bytes::from(err.body())),
+            _unread: unread,
+        })
+}
+
 /// Reads a POST body (at most `max_payload` bytes) and hands its packets to the session.
 async fn post(
     req: &HttpRequest,
@@ -140,7 +177,7 @@ async fn post(
             addr.do_send(CloseSession {
                 reason: DisconnectReason::TransportError,
             });
-            return RequestError::PayloadTooLarge.to_response();
+            return refuse_unread(RequestError::PayloadTooLarge, body);
         }
         data.extend_from_slice(&chunk);
     }

@@ -1,13 +1,17 @@
 //! WebSocket transport: the upgrade handler, a writer task per socket, and the frame stream
 //! the session actor consumes. Text frames carry Engine.IO packets; binary frames raw attachments.
 
-use std::sync::{
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-    Arc,
+use std::{
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
 };
 
 use actix::{Addr, Message};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{error::PayloadError, web, FromRequest, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -179,6 +183,8 @@ fn convert(item: Result<AggregatedMessage, ProtocolError>) -> WsFrame {
         Ok(AggregatedMessage::Pong(_)) => WsFrame::Ignored,
         Ok(AggregatedMessage::Close(_)) => WsFrame::Close,
         Err(ProtocolError::Overflow) => WsFrame::TooBig,
+        // `FrameGuard` refused a frame header announcing more than `max_payload`.
+        Err(ProtocolError::Io(err)) if err.to_string().contains(FRAME_TOO_BIG) => WsFrame::TooBig,
         // actix-ws reports an oversize fragmented message as an I/O error with this text.
         Err(ProtocolError::Io(err)) if err.to_string().contains("maximum continuation size") => {
             WsFrame::TooBig
@@ -211,6 +217,108 @@ fn input(
         }))
 }
 
+/// What `FrameGuard` reports; `convert` recognises it.
+const FRAME_TOO_BIG: &str = "WebSocket frame announces more than max_payload";
+
+/// Reads WebSocket frame headers as the bytes arrive and fails as soon as one announces a
+/// payload over `max_payload`. actix-http checks the length only once the whole frame is
+/// buffered, so without this a client could make the server hold an arbitrarily large frame.
+struct FrameGuard<S> {
+    inner: S,
+    max_payload: u64,
+    /// Header bytes of the frame being read (at most 14).
+    header: Vec<u8>,
+    /// Payload bytes of the current frame still to pass.
+    remaining: u64,
+    failed: bool,
+}
+
+impl<S> FrameGuard<S> {
+    fn new(inner: S, max_payload: usize) -> Self {
+        FrameGuard {
+            inner,
+            max_payload: max_payload as u64,
+            header: Vec::with_capacity(14),
+            remaining: 0,
+            failed: false,
+        }
+    }
+
+    /// Follows the frame boundaries through one chunk; false when a frame is too big.
+    fn track_frames(&mut self, chunk: &[u8]) -> bool {
+        let mut pos = 0;
+        while pos < chunk.len() {
+            if self.remaining > 0 {
+                let skip = self.remaining.min((chunk.len() - pos) as u64);
+                self.remaining -= skip;
+                pos += skip as usize;
+                continue;
+            }
+            self.header.push(chunk[pos]);
+            pos += 1;
+            if let Some((len, complete)) = announced_length(&self.header) {
+                // Refused as soon as the length is known, before the mask key.
+                if len > self.max_payload {
+                    return false;
+                }
+                if complete {
+                    self.header.clear();
+                    self.remaining = len;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The payload length a frame header announces, once its length bytes are in, and whether the
+/// header (mask key included) is complete.
+fn announced_length(header: &[u8]) -> Option<(u64, bool)> {
+    let second = *header.get(1)?;
+    let masked = second & 0x80 != 0;
+    let (len_bytes, short) = match second & 0x7f {
+        126 => (2, None),
+        127 => (8, None),
+        n => (0, Some(u64::from(n))),
+    };
+    if header.len() < 2 + len_bytes {
+        return None;
+    }
+    let len = short.unwrap_or_else(|| {
+        header[2..2 + len_bytes]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    });
+    let complete = header.len() == 2 + len_bytes + if masked { 4 } else { 0 };
+    Some((len, complete))
+}
+
+impl<S> Stream for FrameGuard<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if self.track_frames(&chunk) {
+                    Poll::Ready(Some(Ok(chunk)))
+                } else {
+                    self.failed = true;
+                    Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::other(
+                        FRAME_TOO_BIG,
+                    )))))
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 /// The refusal on the upgrade path: a plain `400 Bad Request` with the reason as text, as the
 /// reference server writes it (503 for the connection cap keeps its JSON body).
 fn refuse(err: RequestError) -> HttpResponse {
@@ -231,10 +339,16 @@ pub(crate) async fn handle(
     sid: Option<String>,
     info: EngineInfo,
 ) -> HttpResponse {
+    let max_payload = shared.config.max_payload;
+    let guarded = FrameGuard::new(body, max_payload);
+    let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(guarded);
+    let mut payload = actix_web::dev::Payload::from(boxed);
+    let Ok(body) = web::Payload::from_request(&req, &mut payload).await else {
+        return RequestError::BadRequest("unreadable request body").to_response();
+    };
     let Ok((response, ws, stream)) = actix_ws::handle(&req, body) else {
         return RequestError::BadRequest("not a WebSocket upgrade").to_response();
     };
-    let max_payload = shared.config.max_payload;
     match sid {
         None => {
             if !shared.reserve_session() {
@@ -278,5 +392,43 @@ async fn forward(frames: impl Stream<Item = WsInput>, addr: Addr<Session>) {
         if addr.send(input).await.is_err() {
             return; // the session has ended
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_announced_lengths() {
+        assert_eq!(announced_length(&[0x81]), None);
+        assert_eq!(announced_length(&[0x81, 0x05]), Some((5, true)));
+        assert_eq!(announced_length(&[0x81, 0x85, 1, 2, 3]), Some((5, false)));
+        assert_eq!(announced_length(&[0x81, 0x85, 1, 2, 3, 4]), Some((5, true)));
+        assert_eq!(announced_length(&[0x82, 0xfe, 0x01]), None);
+        assert_eq!(
+            announced_length(&[0x82, 0xfe, 0x01, 0x00, 9, 9, 9, 9]),
+            Some((256, true))
+        );
+        let mut long = vec![0x82, 0xff];
+        long.extend_from_slice(&10_000_000u64.to_be_bytes());
+        assert_eq!(announced_length(&long), Some((10_000_000, false)));
+        long.extend_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(announced_length(&long), Some((10_000_000, true)));
+    }
+
+    #[test]
+    fn follows_frames_across_chunks_and_refuses_big_ones() {
+        let mut guard = FrameGuard::new(futures_util::stream::empty::<()>(), 10);
+        // Two masked frames of 3 and 10 bytes, split at awkward places.
+        let mut bytes = vec![0x81, 0x83, 0, 0, 0, 0, b'a', b'b', b'c'];
+        bytes.extend_from_slice(&[0x82, 0x8a, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&[7; 10]);
+        for chunk in bytes.chunks(4) {
+            assert!(guard.track_frames(chunk));
+        }
+        assert_eq!((guard.remaining, guard.header.len()), (0, 0));
+        // An 11-byte frame is refused from its header alone.
+        assert!(!guard.track_frames(&[0x82, 0x8b]));
     }
 }

@@ -576,3 +576,15 @@ pub async fn next_seen<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T
         .expect("a server handler reported in time")
         .expect("the server side of the channel is alive")
 }
+
+/// Reads one HTTP response from a stream the test wrote a request to by hand.
+pub async fn read_http_response(stream: &mut TcpStream) -> HttpResponse {
+    read_response(stream).await
+}
+
+/// Number of file descriptors this process has open (the in-process server's included).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
