@@ -133,3 +133,34 @@ test-browser: $(SERVER_BUILD) chromium browser-deps
 	@test -x "$(DEMO_SERVER)" || { echo "make: error: demo server not found: $(DEMO_SERVER)" >&2; exit 1; }
 	DEMO_SERVER="$(abspath $(DEMO_SERVER))" timeout --kill-after=10 $(SUITE_TIMEOUT) \
 		node --test $(BROWSER_DIR)/*.test.mjs
+
+# ---------------------------------------------------------------- Fuzzing
+
+FUZZ_TARGETS := engine_packet polling_payload socket_packet socket_binary
+FUZZ_SECONDS ?= 15
+
+.PHONY: fuzz-smoke
+
+# Each cargo-fuzz target (fuzz/) for FUZZ_SECONDS on a scratch copy of its seeds, so the committed
+# corpus never grows. Needs a nightly toolchain; without one it says so loudly and succeeds.
+# A crash fails the target; libFuzzer leaves the input under fuzz/artifacts/<target>/.
+fuzz-smoke:
+	@if ! $(CARGO) +nightly --version >/dev/null 2>&1; then \
+		echo "fuzz-smoke: SKIPPED (no nightly toolchain)"; \
+		exit 0; \
+	fi; \
+	if ! $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
+		echo "fuzz-smoke: installing cargo-fuzz"; \
+		$(CARGO) install cargo-fuzz --locked; \
+	fi; \
+	scratch=$$(mktemp -d); \
+	trap 'rm -rf "$$scratch"' EXIT; \
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p "$$scratch/$$target"; \
+		cp fuzz/corpus/$$target/* "$$scratch/$$target/"; \
+		echo "fuzz-smoke: $$target for $(FUZZ_SECONDS) s"; \
+		$(CARGO) +nightly fuzz run --fuzz-dir fuzz $$target "$$scratch/$$target" -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+			| grep -v -E '^(#[0-9]+\s+(NEW|REDUCE|pulse)\s|\s+NEW_FUNC|"|###### )'; \
+	done; \
+	echo "fuzz-smoke: all targets ran $(FUZZ_SECONDS) s without a crash"
