@@ -1,6 +1,8 @@
 //! Engine.IO v4 codec: one packet per WebSocket frame, or several joined by `\x1e` in a polling body.
 //! Pure functions; the session decides what a packet means.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -47,6 +49,14 @@ impl Frame {
         s.push('4');
         s.push_str(text);
         Frame::Text(s.into())
+    }
+
+    /// One Socket.IO packet as frames: its text as a message packet, then its attachments.
+    pub fn packet(text: &str, attachments: Vec<Bytes>) -> Arc<[Frame]> {
+        let mut frames = Vec::with_capacity(1 + attachments.len());
+        frames.push(Frame::message(text));
+        frames.extend(attachments.into_iter().map(Frame::Binary));
+        frames.into()
     }
 
     /// A control packet with no data (`1`, `2`, `6`...).

@@ -691,13 +691,10 @@ impl Outgoing {
         text: &str,
         attachments: Vec<Bytes>,
     ) -> Self {
-        let mut frames = Vec::with_capacity(1 + attachments.len());
-        frames.push(Frame::message(text));
-        frames.extend(attachments.into_iter().map(Frame::Binary));
         Outgoing {
             nsp,
             socket_id,
-            frames: frames.into(),
+            frames: Frame::packet(text, attachments),
             volatile: false,
         }
     }

@@ -260,9 +260,7 @@ impl Session {
         self.next_ack_id += 1;
         let (args, attachments) = msg.payload.into_parts();
         let text = packet::encode_event(&msg.nsp, Some(id), &msg.event, &args, attachments.len());
-        let mut frames = Vec::with_capacity(1 + attachments.len());
-        frames.push(Frame::message(&text));
-        frames.extend(attachments.into_iter().map(Frame::Binary));
+        let frames = Frame::packet(&text, attachments);
         let timer = ctx.run_later(msg.timeout, move |act, _| {
             if let Some(pending) = act.take_pending_ack(id) {
                 let _ = pending.reply.send(Err(AckError::Timeout));

@@ -127,12 +127,9 @@ impl BroadcastOperator {
         };
         let (args, attachments) = payload.into_parts();
         let text = packet::encode_event(self.ns.name(), None, event, &args, attachments.len());
-        let mut frames = Vec::with_capacity(1 + attachments.len());
-        frames.push(Frame::message(&text));
-        frames.extend(attachments.into_iter().map(Frame::Binary));
         manager.do_send(Broadcast {
             selector: self.selector.clone(),
-            frames: frames.into(),
+            frames: Frame::packet(&text, attachments),
             volatile: self.volatile,
         });
         Ok(())

@@ -245,8 +245,8 @@ fn header(kind: PacketType, attachments: usize, nsp: &str, id: Option<u64>) -> S
 }
 
 fn push_json(out: &mut String, value: &Value) {
-    // Serializing a `Value` into a String cannot fail: every key is a string.
-    out.push_str(&value.to_string());
+    // Written in place (no intermediate String per argument); a `Value` always serializes.
+    let _ = write!(out, "{value}");
 }
 
 /// Encodes an EVENT (or BINARY_EVENT when `attachments > 0`): `["event", ...args]`.
