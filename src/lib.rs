@@ -71,8 +71,9 @@ pub use rooms::LeaveReason;
 pub use socket::{
     ack::{AckFuture, AckSender},
     error::{AckError, ConnectError, EmitError},
+    handshake::{Handshake, Headers},
     namespace::Namespace,
     operator::{BroadcastOperator, IntoRooms},
     payload::Payload,
-    socket::{Event, Handshake, Socket, VolatileEmitter},
+    socket::{Event, Socket, VolatileEmitter},
 };

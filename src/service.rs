@@ -12,6 +12,7 @@ use crate::{
     config::Cors,
     engine::{error::RequestError, session::EngineInfo},
     io::Shared,
+    socket::handshake::Headers,
     transport::{polling, websocket},
 };
 
@@ -81,11 +82,11 @@ fn origin_allowed(policy: &Cors, req: &HttpRequest) -> bool {
 
 fn engine_info(req: &HttpRequest, query: HashMap<String, String>) -> EngineInfo {
     EngineInfo {
-        query,
-        headers: req.headers().clone(),
+        query: Arc::new(query),
+        headers: Arc::new(Headers::from(req.headers())),
         address: req.peer_addr(),
         time: SystemTime::now(),
-        url: req.uri().to_string(),
+        url: req.uri().to_string().into(),
     }
 }
 

@@ -9,7 +9,6 @@ use std::{
 };
 
 use actix::prelude::*;
-use actix_web::http::header::HeaderMap;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
@@ -23,20 +22,21 @@ use crate::{
     socket::{
         dispatch::{PartialPacket, PendingAck},
         error::AckError,
+        handshake::Headers,
         payload::Payload,
         socket::Socket,
     },
     transport::websocket::{CloseKind, WsFrame, WsInput, WsLink},
 };
 
-/// What the Engine.IO handshake request told us; copied into each socket's `Handshake`.
+/// What the Engine.IO handshake request told us; shared with each socket's `Handshake`.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineInfo {
-    pub(crate) query: HashMap<String, String>,
-    pub(crate) headers: HeaderMap,
+    pub(crate) query: Arc<HashMap<String, String>>,
+    pub(crate) headers: Arc<Headers>,
     pub(crate) address: Option<SocketAddr>,
     pub(crate) time: SystemTime,
-    pub(crate) url: String,
+    pub(crate) url: Arc<str>,
 }
 
 enum Transport {

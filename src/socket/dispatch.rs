@@ -22,9 +22,10 @@ use crate::{
     socket::{
         ack::AckSender,
         error::AckError,
+        handshake::Handshake,
         packet::{self, Packet, PacketType},
         payload::Payload,
-        socket::{Event, Handshake, Socket},
+        socket::{Event, Socket},
     },
 };
 

@@ -4,6 +4,7 @@
 pub mod ack;
 pub(crate) mod dispatch;
 pub mod error;
+pub mod handshake;
 pub mod namespace;
 pub mod operator;
 pub mod packet;

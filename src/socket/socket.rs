@@ -3,16 +3,14 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    net::SocketAddr,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use actix::Addr;
-use actix_web::http::header::HeaderMap;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -23,29 +21,13 @@ use crate::{
     socket::{
         ack::{AckFuture, AckSender},
         error::{AckError, EmitError},
+        handshake::Handshake,
         namespace::Namespace,
         operator::{BroadcastOperator, IntoRooms},
         packet::{self, RESERVED_EVENTS},
         payload::Payload,
     },
 };
-
-/// What the client presented when it opened its connection and joined the namespace.
-#[derive(Debug, Clone)]
-pub struct Handshake {
-    /// The CONNECT packet's auth payload (`{}` when the client sent none).
-    pub auth: Value,
-    /// Query parameters of the Engine.IO handshake request.
-    pub query: HashMap<String, String>,
-    /// Headers of the Engine.IO handshake request.
-    pub headers: HeaderMap,
-    /// Peer address of the handshake request, when known.
-    pub address: Option<SocketAddr>,
-    /// When the Engine.IO session opened.
-    pub time: SystemTime,
-    /// Path and query of the handshake request.
-    pub url: String,
-}
 
 /// One incoming event: its name, its arguments, and the ack callback if the client gave one.
 #[derive(Debug)]
