@@ -1,22 +1,27 @@
-//! WebSocket transport: the upgrade handler, a writer task per socket, and the frame stream
-//! the session actor consumes. Text frames carry Engine.IO packets; binary frames raw attachments.
+//! WebSocket transport: the upgrade handler, the outbox a session writes its frames into, and the
+//! client's frame stream the session consumes. Text frames carry Engine.IO packets, binary frames
+//! raw attachments.
 
 use std::{
+    collections::VecDeque,
     pin::Pin,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc,
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
 };
 
 use actix::{Addr, Message};
-use actix_web::{error::PayloadError, web, FromRequest, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
-use bytes::Bytes;
+use actix_web::{
+    body::{BodyStream, BoxBody},
+    error::PayloadError,
+    web, FromRequest, HttpRequest, HttpResponse,
+};
+use actix_ws::{AggregatedMessage, ProtocolError};
+use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use futures_util::{Stream, StreamExt};
-use tokio::sync::mpsc;
 
 use crate::{
     engine::{
@@ -72,107 +77,248 @@ pub(crate) enum CloseKind {
 enum WsOut {
     Frame(Frame),
     Pong(Bytes),
-    Close(CloseKind),
+    /// A close frame with this code, or with no payload at all.
+    Close(Option<CloseKind>),
 }
 
-/// Bytes and frames handed to the writer and not yet written.
+/// Frames on their way to one WebSocket: the session pushes, the response body drains. This is
+/// the only queue between a session and its connection; the HTTP dispatcher polls the body as
+/// soon as it can write, and takes everything queued at once.
 #[derive(Default)]
-struct Backlog {
-    bytes: AtomicUsize,
-    frames: AtomicUsize,
+struct Outbox {
+    state: Mutex<OutboxState>,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    queue: VecDeque<WsOut>,
+    /// Bytes and data frames queued and not yet handed to the connection.
+    bytes: usize,
+    frames: usize,
+    /// The body waiting for frames.
+    waker: Option<Waker>,
+    /// Nothing more is queued: a close is on its way, or the connection is gone.
+    closed: bool,
+    /// Drop the connection without a close frame (a peer that stopped reading).
+    aborted: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, OutboxState> {
+        // A panic while holding the lock leaves nothing half-done that matters here.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, out: WsOut) {
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        match &out {
+            WsOut::Frame(frame) => {
+                state.bytes += frame.len();
+                state.frames += 1;
+            }
+            WsOut::Close(_) => state.closed = true,
+            WsOut::Pong(_) => {}
+        }
+        state.queue.push_back(out);
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
 }
 
 /// The sending half of one WebSocket, owned by the session actor.
 pub(crate) struct WsLink {
     id: u64,
-    tx: mpsc::UnboundedSender<WsOut>,
-    backlog: Arc<Backlog>,
-    writer: tokio::task::JoinHandle<()>,
+    outbox: Arc<Outbox>,
 }
 
 impl WsLink {
-    /// Takes over an accepted WebSocket and starts its writer task on the current arbiter.
-    pub(crate) fn open(ws: actix_ws::Session) -> WsLink {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let backlog = Arc::new(Backlog::default());
-        let writer = actix::spawn(write_loop(ws, rx, backlog.clone()));
-        WsLink {
+    /// Takes over an accepted WebSocket: the handshake response gets our body, which writes
+    /// what the session queues. actix-ws's own body is kept, unpolled, because dropping it
+    /// would end the client's frame stream.
+    pub(crate) fn open(response: HttpResponse, ws: actix_ws::Session) -> (WsLink, HttpResponse) {
+        drop(ws);
+        let outbox = Arc::new(Outbox::default());
+        let body_outbox = outbox.clone();
+        let response = response
+            .map_body(move |_, actix_body| {
+                BodyStream::new(OutboxBody {
+                    outbox: body_outbox,
+                    done: false,
+                    _actix_body: actix_body,
+                })
+            })
+            .map_into_boxed_body();
+        let link = WsLink {
             id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed),
-            tx,
-            backlog,
-            writer,
-        }
+            outbox,
+        };
+        (link, response)
     }
 
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
 
-    /// Queues a frame for the writer.
+    /// Queues a frame.
     pub(crate) fn send(&self, frame: Frame) {
-        self.backlog.bytes.fetch_add(frame.len(), Ordering::AcqRel);
-        self.backlog.frames.fetch_add(1, Ordering::AcqRel);
-        let _ = self.tx.send(WsOut::Frame(frame));
+        self.outbox.push(WsOut::Frame(frame));
     }
 
-    /// Bytes and frames queued and not yet written.
+    /// Bytes and frames queued and not yet handed to the connection.
     pub(crate) fn backlog(&self) -> (usize, usize) {
-        (
-            self.backlog.bytes.load(Ordering::Acquire),
-            self.backlog.frames.load(Ordering::Acquire),
-        )
+        let state = self.outbox.lock();
+        (state.bytes, state.frames)
     }
 
     pub(crate) fn pong(&self, data: Bytes) {
-        let _ = self.tx.send(WsOut::Pong(data));
+        self.outbox.push(WsOut::Pong(data));
     }
 
     /// Sends a close frame after everything already queued.
     pub(crate) fn close(&self, kind: CloseKind) {
-        let _ = self.tx.send(WsOut::Close(kind));
+        self.outbox.push(WsOut::Close(Some(kind)));
     }
 
     /// Drops everything queued and ends the connection now: for a peer that stopped reading,
-    /// whose writer may wait forever and would otherwise keep the whole backlog alive.
+    /// whose backlog would otherwise stay alive as long as the connection.
     pub(crate) fn abort(&self) {
-        self.writer.abort();
+        let mut state = self.outbox.lock();
+        state.closed = true;
+        state.aborted = true;
+        state.queue = VecDeque::new();
+        state.bytes = 0;
+        state.frames = 0;
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
     }
 }
 
-async fn write_loop(
-    mut ws: actix_ws::Session,
-    mut rx: mpsc::UnboundedReceiver<WsOut>,
-    backlog: Arc<Backlog>,
-) {
-    while let Some(out) = rx.recv().await {
-        let written = match out {
-            WsOut::Frame(frame) => {
-                let len = frame.len();
-                let result = match frame {
-                    Frame::Text(text) => ws.text(text).await,
-                    Frame::Binary(data) => ws.binary(data).await,
-                };
-                backlog.bytes.fetch_sub(len, Ordering::AcqRel);
-                backlog.frames.fetch_sub(1, Ordering::AcqRel);
-                result
-            }
-            WsOut::Pong(data) => ws.pong(&data).await,
-            WsOut::Close(kind) => {
-                let code = match kind {
-                    CloseKind::Normal => CloseCode::Normal,
-                    CloseKind::TooBig => CloseCode::Size,
-                    CloseKind::Protocol => CloseCode::Protocol,
-                    CloseKind::GoingAway => CloseCode::Away,
-                };
-                let _ = ws.close(Some(CloseReason::from(code))).await;
-                return;
-            }
-        };
-        if written.is_err() {
-            return; // the connection is gone; the reader reports it
-        }
+impl Drop for WsLink {
+    /// A link dropped without a close (a refused probe, an ended session) still closes its
+    /// WebSocket properly.
+    fn drop(&mut self) {
+        self.outbox.push(WsOut::Close(None));
     }
-    let _ = ws.close(None).await;
+}
+
+/// The handshake response's body: WebSocket frames, encoded as the dispatcher asks for them.
+struct OutboxBody {
+    outbox: Arc<Outbox>,
+    /// The close frame went out (or the link was aborted): the body has ended.
+    done: bool,
+    _actix_body: BoxBody,
+}
+
+/// Upper bound of one chunk handed to the dispatcher, so that the backlog count stays honest
+/// about what has not been written.
+const MAX_CHUNK: usize = 64 * 1024;
+
+impl Stream for OutboxBody {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let outbox = self.outbox.clone();
+        let mut state = outbox.lock();
+        if state.aborted {
+            self.done = true;
+            return Poll::Ready(Some(Err(std::io::Error::other(
+                "WebSocket dropped: the client stopped reading",
+            ))));
+        }
+        if state.queue.is_empty() {
+            state.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let mut chunk = BytesMut::new();
+        while let Some(out) = state.queue.pop_front() {
+            match out {
+                WsOut::Frame(frame) => {
+                    state.bytes -= frame.len();
+                    state.frames -= 1;
+                    match frame {
+                        Frame::Text(text) => encode_frame(&mut chunk, OPCODE_TEXT, text.as_bytes()),
+                        Frame::Binary(data) => encode_frame(&mut chunk, OPCODE_BINARY, &data),
+                    }
+                }
+                WsOut::Pong(data) => {
+                    let len = data.len().min(MAX_CONTROL_PAYLOAD);
+                    encode_frame(&mut chunk, OPCODE_PONG, &data[..len]);
+                }
+                WsOut::Close(kind) => {
+                    let code = kind.map(|kind| close_code(kind).to_be_bytes());
+                    encode_frame(
+                        &mut chunk,
+                        OPCODE_CLOSE,
+                        code.as_ref().map_or(&[], |c| &c[..]),
+                    );
+                    state.queue = VecDeque::new();
+                    self.done = true;
+                    break;
+                }
+            }
+            if chunk.len() >= MAX_CHUNK {
+                break;
+            }
+        }
+        if state.queue.is_empty() && state.queue.capacity() > 64 {
+            // A burst is over: give its queue memory back.
+            state.queue = VecDeque::new();
+        }
+        Poll::Ready(Some(Ok(chunk.freeze())))
+    }
+}
+
+impl Drop for OutboxBody {
+    /// The connection is gone: nothing queued can be delivered any more.
+    fn drop(&mut self) {
+        let mut state = self.outbox.lock();
+        state.closed = true;
+        state.queue = VecDeque::new();
+        state.bytes = 0;
+        state.frames = 0;
+    }
+}
+
+const OPCODE_TEXT: u8 = 0x1;
+const OPCODE_BINARY: u8 = 0x2;
+const OPCODE_CLOSE: u8 = 0x8;
+const OPCODE_PONG: u8 = 0xA;
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+fn close_code(kind: CloseKind) -> u16 {
+    match kind {
+        CloseKind::Normal => 1000,
+        CloseKind::GoingAway => 1001,
+        CloseKind::Protocol => 1002,
+        CloseKind::TooBig => 1009,
+    }
+}
+
+/// Appends one unfragmented, unmasked (server-to-client) frame.
+fn encode_frame(dst: &mut BytesMut, opcode: u8, payload: &[u8]) {
+    let len = payload.len();
+    dst.reserve(len + 10);
+    dst.put_u8(0x80 | opcode);
+    if len < 126 {
+        dst.put_u8(len as u8);
+    } else if len <= usize::from(u16::MAX) {
+        dst.put_u8(126);
+        dst.put_u16(len as u16);
+    } else {
+        dst.put_u8(127);
+        dst.put_u64(len as u64);
+    }
+    dst.put_slice(payload);
 }
 
 fn convert(item: Result<AggregatedMessage, ProtocolError>) -> WsFrame {
@@ -359,7 +505,7 @@ pub(crate) async fn handle(
                 shared.release_reservation();
                 return refuse(RequestError::BadRequest("no randomness for a session id"));
             };
-            let link = WsLink::open(ws);
+            let (link, response) = WsLink::open(response, ws);
             let frames = input(stream, link.id(), max_payload);
             let addr = Session::start_websocket(shared.clone(), sid.clone(), info, link, frames);
             shared.insert_session(sid, addr);
@@ -369,14 +515,14 @@ pub(crate) async fn handle(
             let Some(addr) = shared.session(&sid).map(|entry| entry.addr) else {
                 return refuse(RequestError::UnknownSid);
             };
-            let link = WsLink::open(ws);
+            let (link, response) = WsLink::open(response, ws);
             let frames = input(stream, link.id(), max_payload);
             match addr.send(AttachProbe { link }).await {
                 Ok(Ok(())) => {
                     actix::spawn(forward(frames, addr));
                     response
                 }
-                // The link was dropped with the refused message: its writer closes the socket.
+                // The link was dropped with the refused message, which queued a close frame.
                 Ok(Err(ProbeRefusal::Busy)) => response,
                 Ok(Err(ProbeRefusal::Gone)) | Err(_) => refuse(RequestError::UnknownSid),
             }
@@ -415,6 +561,34 @@ mod tests {
         assert_eq!(announced_length(&long), Some((10_000_000, false)));
         long.extend_from_slice(&[1, 2, 3, 4]);
         assert_eq!(announced_length(&long), Some((10_000_000, true)));
+    }
+
+    #[test]
+    fn encodes_server_frames_with_each_length_form() {
+        for (len, header) in [
+            (0usize, vec![0x81, 0]),
+            (125, vec![0x81, 125]),
+            (126, vec![0x81, 126, 0, 126]),
+            (65_535, vec![0x81, 126, 0xff, 0xff]),
+            (65_536, vec![0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ] {
+            let mut dst = BytesMut::new();
+            encode_frame(&mut dst, OPCODE_TEXT, &vec![b'x'; len]);
+            assert_eq!(&dst[..header.len()], &header[..], "length {len}");
+            assert_eq!(dst.len(), header.len() + len);
+            // What the server writes, its own header reader reads back.
+            assert_eq!(
+                announced_length(&dst[..header.len()]),
+                Some((len as u64, true))
+            );
+        }
+        let mut dst = BytesMut::new();
+        encode_frame(
+            &mut dst,
+            OPCODE_CLOSE,
+            &close_code(CloseKind::TooBig).to_be_bytes(),
+        );
+        assert_eq!(&dst[..], &[0x88, 2, 0x03, 0xf1]);
     }
 
     #[test]
