@@ -100,6 +100,14 @@ impl RoomManager {
 
     /// The ids a selector addresses, each once.
     fn select(&self, selector: &Selector) -> Vec<Arc<str>> {
+        let mut out = Vec::new();
+        self.each_selected(selector, |id, _| out.push(id.clone()));
+        out
+    }
+
+    /// Calls `f` once for each selected member, without collecting them first (a broadcast
+    /// to a room visits its members directly).
+    fn each_selected(&self, selector: &Selector, mut f: impl FnMut(&Arc<str>, &Member)) {
         let excluded = |id: &Arc<str>| {
             selector.except_ids.iter().any(|e| e == id)
                 || selector.except_rooms.iter().any(|room| {
@@ -108,24 +116,32 @@ impl RoomManager {
                         .is_some_and(|members| members.contains(id))
                 })
         };
+        let no_exclusions = selector.except_ids.is_empty() && selector.except_rooms.is_empty();
         if selector.rooms.is_empty() {
-            return self
-                .members
-                .keys()
-                .filter(|id| !excluded(id))
-                .cloned()
-                .collect();
+            for (id, member) in &self.members {
+                if no_exclusions || !excluded(id) {
+                    f(id, member);
+                }
+            }
+            return;
         }
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
+        // One room has no duplicates to skip; several rooms may share members.
+        let mut seen = (selector.rooms.len() > 1).then(HashSet::new);
         for room in &selector.rooms {
             for id in self.rooms.get(room).into_iter().flatten() {
-                if !excluded(id) && seen.insert(id.clone()) {
-                    out.push(id.clone());
+                if !no_exclusions && excluded(id) {
+                    continue;
+                }
+                if let Some(seen) = seen.as_mut() {
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                }
+                if let Some(member) = self.members.get(id) {
+                    f(id, member);
                 }
             }
         }
-        out
     }
 
     fn is_private(&self, room: &Room) -> bool {
@@ -251,16 +267,14 @@ impl Handler<Broadcast> for RoomManager {
     type Result = ();
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
-        for id in self.select(&msg.selector) {
-            if let Some(member) = self.members.get(&id) {
-                member.socket.session().do_send(Outgoing {
-                    nsp: member.socket.ns_arc().clone(),
-                    socket_id: Some(id),
-                    frames: msg.frames.clone(),
-                    volatile: msg.volatile,
-                });
-            }
-        }
+        self.each_selected(&msg.selector, |id, member| {
+            member.socket.session().do_send(Outgoing {
+                nsp: member.socket.ns_arc().clone(),
+                socket_id: Some(id.clone()),
+                frames: msg.frames.clone(),
+                volatile: msg.volatile,
+            });
+        });
     }
 }
 
