@@ -8,6 +8,7 @@
 #   make test-py       python-socketio against examples/interop_server and the demo server
 #   make test-browser  headless Chromium (Debian's, installed when missing) on the demo page
 #   make fuzz-smoke    each cargo-fuzz target for 15 s (needs nightly; says SKIPPED without it)
+#   make bench         side-by-side benchmark against Node socket.io and socketioxide (bench/)
 #
 # INTEROP_SERVER may point at another server binary for test-js / test-py.
 
@@ -169,3 +170,15 @@ fuzz-smoke:
 			| grep -v -E '^(#[0-9]+\s+(NEW|REDUCE|pulse)\s|\s+NEW_FUNC|"|###### )'; \
 	done; \
 	echo "fuzz-smoke: all targets ran $(FUZZ_SECONDS) s without a crash"
+
+# ---------------------------------------------------------------- Benchmark
+
+.PHONY: bench
+
+# Side-by-side load tests (bench/README.md): builds ours, the Node and socketioxide peers and the
+# load generator, then prints the report BENCHMARKS.md is made from. Not part of `make test`.
+bench:
+	$(call require,$(CARGO),Install Rust (rustup).)
+	$(call require,node,Install Node.js 18 or newer.)
+	$(call require,taskset,Install util-linux.)
+	$(PYTHON) bench/run
