@@ -268,11 +268,18 @@ impl Handler<Broadcast> for RoomManager {
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
         self.each_selected(&msg.selector, |id, member| {
+            // A WebSocket session's outbox takes the frames directly; otherwise (polling, a
+            // busy connection, a volatile packet) the session decides, as a message.
+            if !msg.volatile && member.socket.deliver_direct(&msg.frames) {
+                return;
+            }
+            member.socket.broadcast_sent();
             member.socket.session().do_send(Outgoing {
                 nsp: member.socket.ns_arc().clone(),
                 socket_id: Some(id.clone()),
                 frames: msg.frames.clone(),
                 volatile: msg.volatile,
+                counted: Some(member.socket.clone()),
             });
         });
     }

@@ -24,7 +24,7 @@ use crate::{
         error::AckError,
         handshake::Headers,
         payload::Payload,
-        socket::Socket,
+        socket::{DirectRoute, Socket},
     },
     transport::websocket::{CloseKind, WsFrame, WsInput, WsLink},
 };
@@ -370,6 +370,9 @@ impl Session {
         }
         self.queued_bytes = 0;
         self.transport = Transport::WebSocket(link);
+        for socket in self.sockets.values() {
+            socket.set_direct_route(self.direct_route());
+        }
         log::debug!("session {}: upgraded to websocket", self.sid);
         self.watch_backlog(ctx);
     }
@@ -681,6 +684,8 @@ pub(crate) struct Outgoing {
     pub(crate) frames: Arc<[Frame]>,
     /// May be dropped when the connection is busy.
     pub(crate) volatile: bool,
+    /// A broadcast counted on this socket's direct route (see `Socket::broadcast_sent`).
+    pub(crate) counted: Option<Socket>,
 }
 
 impl Outgoing {
@@ -696,6 +701,7 @@ impl Outgoing {
             socket_id,
             frames: Frame::packet(text, attachments),
             volatile: false,
+            counted: None,
         }
     }
 }
@@ -704,6 +710,17 @@ impl Handler<Outgoing> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
+        self.deliver(&msg, ctx);
+        // Only now: the RoomManager's next broadcast may take the direct route again, and
+        // lands behind this one.
+        if let Some(socket) = &msg.counted {
+            socket.broadcast_handled();
+        }
+    }
+}
+
+impl Session {
+    fn deliver(&mut self, msg: &Outgoing, ctx: &mut Context<Self>) {
         if let Some(id) = &msg.socket_id {
             let current = self.sockets.get(&msg.nsp).map(Socket::id_arc);
             if current != Some(id) {
@@ -715,6 +732,18 @@ impl Handler<Outgoing> for Session {
             return;
         }
         self.send_frames(&msg.frames, ctx);
+    }
+
+    /// The direct route for broadcasts to this session's sockets, while it is a WebSocket.
+    pub(crate) fn direct_route(&self) -> Option<DirectRoute> {
+        match &self.transport {
+            Transport::WebSocket(link) if self.state == State::Open => Some(DirectRoute {
+                sender: link.sender(),
+                max_bytes: self.shared.config.max_buffered_bytes,
+                max_frames: self.shared.config.max_buffered_packets,
+            }),
+            _ => None,
+        }
     }
 }
 

@@ -162,6 +162,7 @@ impl Session {
         }
         self.sockets
             .insert(namespace.name_arc().clone(), socket.clone());
+        socket.set_direct_route(self.direct_route());
         self.joined_any = true;
         namespace.register(&socket);
         let text = packet::encode_connect(&nsp, socket.id());
@@ -224,6 +225,7 @@ impl Session {
             self.protocol_error("DISCONNECT for a namespace not joined", ctx);
             return;
         };
+        socket.set_direct_route(None);
         self.fail_acks(Some(nsp), ctx);
         log::info!("socket {} left {nsp}", socket.id());
         self.run_handler(ctx, || {
@@ -240,6 +242,7 @@ impl Session {
         let Some(socket) = self.sockets.remove(nsp) else {
             return;
         };
+        socket.set_direct_route(None);
         let text = packet::encode_disconnect(nsp);
         self.send_text(&text, ctx);
         self.fail_acks(Some(nsp), ctx);
@@ -308,6 +311,7 @@ impl Session {
         self.fail_acks(None, ctx);
         let sockets: Vec<Socket> = self.sockets.drain().map(|(_, s)| s).collect();
         for socket in sockets {
+            socket.set_direct_route(None);
             log::info!("socket {} disconnected: {reason}", socket.id());
             if catch_unwind(AssertUnwindSafe(|| socket.mark_disconnected(reason))).is_err() {
                 log::error!("socket {}: a disconnect handler panicked", socket.id());

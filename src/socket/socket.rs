@@ -4,7 +4,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
     time::Duration,
@@ -15,7 +15,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use crate::{
-    engine::session::{CloseSession, EmitWithAck, LeaveNamespace, Outgoing, Session},
+    engine::{
+        packet::Frame,
+        session::{CloseSession, EmitWithAck, LeaveNamespace, Outgoing, Session},
+    },
     reason::DisconnectReason,
     rooms::Room,
     socket::{
@@ -27,6 +30,7 @@ use crate::{
         packet::{self, RESERVED_EVENTS},
         payload::Payload,
     },
+    transport::websocket::WsSender,
 };
 
 /// One incoming event: its name, its arguments, and the ack callback if the client gave one.
@@ -108,6 +112,21 @@ pub(crate) struct SocketInner {
     /// The rooms this socket is in, mirrored from the RoomManager for synchronous reads.
     rooms: Mutex<BTreeSet<Room>>,
     data: Mutex<Value>,
+    /// Where the RoomManager may put broadcast frames without a message to the session.
+    direct: Mutex<Option<DirectRoute>>,
+    /// Broadcasts sent to the session as messages and not handled yet. While any is on its way,
+    /// later broadcasts take the same road, so that they stay in order.
+    in_flight: AtomicUsize,
+}
+
+/// A WebSocket session's outbox, open to the RoomManager: a broadcast frame is queued for the
+/// connection directly (one lock, no allocation) instead of through the session's mailbox. The
+/// session sets it while its transport is a WebSocket and clears it when the socket leaves; the
+/// backlog limits are checked first, and over them the session's own path takes over.
+pub(crate) struct DirectRoute {
+    pub(crate) sender: WsSender,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_frames: usize,
 }
 
 /// A client's connection to one namespace.
@@ -148,12 +167,44 @@ impl Socket {
                 connected: AtomicBool::new(true),
                 rooms: Mutex::new(rooms),
                 data: Mutex::new(Value::Null),
+                direct: Mutex::new(None),
+                in_flight: AtomicUsize::new(0),
             }),
         }
     }
 
     pub(crate) fn session(&self) -> &Addr<Session> {
         &self.inner.session
+    }
+
+    /// Opens or closes the direct route for broadcasts (the session's call).
+    pub(crate) fn set_direct_route(&self, route: Option<DirectRoute>) {
+        *lock(&self.inner.direct) = route;
+    }
+
+    /// Queues a broadcast's frames on the direct route; false when the session must take them
+    /// (no route, messages still on their way to it, or a backlog over the limits).
+    pub(crate) fn deliver_direct(&self, frames: &[Frame]) -> bool {
+        let direct = lock(&self.inner.direct);
+        let Some(route) = direct.as_ref() else {
+            return false;
+        };
+        if self.inner.in_flight.load(Ordering::Acquire) != 0 {
+            return false;
+        }
+        route
+            .sender
+            .push_within(frames, route.max_bytes, route.max_frames)
+    }
+
+    /// A broadcast goes to the session as a message: counted until the session has queued it.
+    pub(crate) fn broadcast_sent(&self) {
+        self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The session has queued (or dropped) a counted broadcast.
+    pub(crate) fn broadcast_handled(&self) {
+        self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     pub(crate) fn ns_arc(&self) -> &Arc<str> {

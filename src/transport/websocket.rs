@@ -165,6 +165,12 @@ impl WsLink {
         self.id
     }
 
+    pub(crate) fn sender(&self) -> WsSender {
+        WsSender {
+            outbox: self.outbox.clone(),
+        }
+    }
+
     /// Queues a frame.
     pub(crate) fn send(&self, frame: Frame) {
         self.outbox.push(WsOut::Frame(frame));
@@ -197,6 +203,41 @@ impl WsLink {
         if let Some(waker) = state.waker.take() {
             waker.wake();
         }
+    }
+}
+
+/// A second way into a session's outbox, for the RoomManager's broadcasts (see `DirectRoute`).
+/// Unlike the link, dropping it closes nothing.
+#[derive(Clone)]
+pub(crate) struct WsSender {
+    outbox: Arc<Outbox>,
+}
+
+impl WsSender {
+    /// Queues a packet's frames, unless the backlog is already over these limits (the caller
+    /// then goes through the session, which enforces them).
+    pub(crate) fn push_within(
+        &self,
+        frames: &[Frame],
+        max_bytes: usize,
+        max_frames: usize,
+    ) -> bool {
+        let mut state = self.outbox.lock();
+        if state.closed {
+            return true; // nothing can be delivered any more; the session is closing
+        }
+        if state.bytes > max_bytes || state.frames > max_frames {
+            return false;
+        }
+        for frame in frames {
+            state.bytes += frame.len();
+            state.frames += 1;
+            state.queue.push_back(WsOut::Frame(frame.clone()));
+        }
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+        true
     }
 }
 
