@@ -117,3 +117,62 @@ async fn broadcasts_stay_in_order_when_the_backlog_crosses_its_limit() {
     assert_eq!(again, (0..COUNT).collect::<Vec<_>>());
     assert_eq!(server.io.stats().sessions, 1, "the reader was not dropped");
 }
+
+#[tokio::test]
+async fn broadcasts_stay_in_order_with_sessions_on_two_workers() {
+    // Sessions land on both workers while the RoomManager lives on one, so the direct route and
+    // the session's mailbox are used from different threads; slow readers make the backlog
+    // cross its limit again and again, and half the clients upgrade from polling mid-stream.
+    let config = Config::default()
+        .with_max_buffered(1 << 20, COUNT as usize / 4)
+        .with_slow_consumer_grace(Duration::from_secs(30));
+    let server = start_on_workers(2, config, room_setup, |_, _| {});
+    let addr = server.addr;
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        if i % 2 == 0 {
+            let (ws, _sid, _id) = sio_connect_ws(addr).await;
+            clients.push((ws, None));
+        } else {
+            let (sid, _id) = polling_connect(addr).await;
+            let ws = ws_connect(addr, &format!("EIO=4&transport=websocket&sid={sid}")).await;
+            clients.push((ws, Some(sid)));
+        }
+    }
+    eventually(Duration::from_secs(2), || async {
+        server.io.of("/").socket_count() == 8
+    })
+    .await;
+
+    let emitter = emit_numbers(server.io.clone(), Duration::from_micros(50));
+    let mut readers = Vec::new();
+    for (index, (mut ws, sid)) in clients.into_iter().enumerate() {
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            if let Some(sid) = sid {
+                while seen.len() < 20 {
+                    seen.extend(numbers(&poll_get(addr, &sid).await.text()));
+                }
+                send_text(&mut ws, "2probe").await;
+                assert_eq!(recv_text(&mut ws).await, "3probe");
+                send_text(&mut ws, "5").await;
+            }
+            timeout(Duration::from_secs(20), async {
+                while seen.last() != Some(&(COUNT - 1)) {
+                    seen.extend(numbers(&recv_text(&mut ws).await));
+                    if index % 4 < 2 {
+                        tokio::time::sleep(Duration::from_micros(300)).await;
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("client {index}: {} seen", seen.len()));
+            seen
+        }));
+    }
+    emitter.await.unwrap();
+    for (index, reader) in readers.into_iter().enumerate() {
+        let seen = reader.await.unwrap();
+        assert_eq!(seen, (0..COUNT).collect::<Vec<_>>(), "client {index}");
+    }
+}

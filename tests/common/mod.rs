@@ -56,6 +56,17 @@ pub fn start_with_routes(
     setup: impl FnOnce(&SocketIo) + Send + 'static,
     routes: fn(&mut actix_web::web::ServiceConfig, &SocketIo),
 ) -> TestServer {
+    start_on_workers(1, config, setup, routes)
+}
+
+/// `start_with_routes` on several worker threads (sessions and the RoomManager then live on
+/// different threads).
+pub fn start_on_workers(
+    workers: usize,
+    config: Config,
+    setup: impl FnOnce(&SocketIo) + Send + 'static,
+    routes: fn(&mut actix_web::web::ServiceConfig, &SocketIo),
+) -> TestServer {
     let io = SocketIo::new(config);
     let server_io = io.clone();
     let (tx, rx) = std_mpsc::channel();
@@ -68,7 +79,7 @@ pub fn start_with_routes(
                     .configure(app_io.service())
                     .configure(|cfg| routes(cfg, &app_io))
             })
-            .workers(1)
+            .workers(workers)
             .disable_signals()
             .shutdown_timeout(1)
             .bind(("127.0.0.1", 0))
