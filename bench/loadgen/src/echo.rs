@@ -249,22 +249,36 @@ pub async fn run_ws(ctx: &Ctx, opts: &Opts) -> Outcome {
     run_closed_loop(ctx, opts, clients, ws_client).await
 }
 
+impl Env {
+    /// Runs a client's set-up within the time limit and reports its outcome to the
+    /// coordinator; the client itself only when it is ready.
+    pub async fn set_up<T>(
+        &self,
+        what: &str,
+        setup: impl Future<Output = Result<(T, Duration), String>>,
+    ) -> Option<T> {
+        let outcome = match tokio::time::timeout(self.setup_timeout, setup).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("{what} timed out")),
+        };
+        match outcome {
+            Ok((client, latency)) => {
+                let _ = self.ready.send(Ok(latency));
+                Some(client)
+            }
+            Err(e) => {
+                let _ = self.ready.send(Err(e));
+                None
+            }
+        }
+    }
+}
+
 async fn ws_client(i: usize, mut env: Env, permit: OwnedSemaphorePermit) {
-    let result = tokio::time::timeout(env.setup_timeout, ws::open(&env.target, 0)).await;
+    let result = env.set_up("handshake", ws::open(&env.target, 0)).await;
     drop(permit);
-    let mut socket = match result {
-        Ok(Ok((socket, latency))) => {
-            let _ = env.ready.send(Ok(latency));
-            socket
-        }
-        Ok(Err(e)) => {
-            let _ = env.ready.send(Err(e));
-            return;
-        }
-        Err(_) => {
-            let _ = env.ready.send(Err("handshake timed out".into()));
-            return;
-        }
+    let Some(mut socket) = result else {
+        return;
     };
     let shared = env.shared.clone();
 

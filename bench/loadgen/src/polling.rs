@@ -76,25 +76,17 @@ async fn get_loop(
 }
 
 async fn client(i: usize, mut env: Env, permit: OwnedSemaphorePermit) {
-    let result = tokio::time::timeout(env.setup_timeout, PollClient::open(&env.target)).await;
+    let result = env
+        .set_up("polling handshake", PollClient::open(&env.target))
+        .await;
     drop(permit);
-    let PollClient {
+    let Some(PollClient {
         get,
         mut post,
         target,
-    } = match result {
-        Ok(Ok((client, latency))) => {
-            let _ = env.ready.send(Ok(latency));
-            client
-        }
-        Ok(Err(e)) => {
-            let _ = env.ready.send(Err(e));
-            return;
-        }
-        Err(_) => {
-            let _ = env.ready.send(Err("polling handshake timed out".into()));
-            return;
-        }
+    }) = result
+    else {
+        return;
     };
     let shared = env.shared.clone();
     let (event_tx, mut events) = mpsc::unbounded_channel();
