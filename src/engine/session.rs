@@ -233,11 +233,7 @@ impl Session {
             return;
         }
         match &self.transport {
-            Transport::WebSocket(link) => {
-                for frame in frames {
-                    link.send(frame.clone());
-                }
-            }
+            Transport::WebSocket(link) => link.send_frames(frames),
             Transport::Polling => {
                 for frame in frames {
                     self.queued_bytes += frame.len();

@@ -12,9 +12,8 @@ use std::{
 };
 
 use actix::Addr;
-
-use actix_web::body::{BodySize, MessageBody};
 use actix_web::{
+    body::{BodySize, MessageBody},
     http::{header, Method},
     web, HttpRequest, HttpResponse,
 };

@@ -111,21 +111,45 @@ impl Outbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Queues a close frame or a pong (nothing after a close).
     fn push(&self, out: WsOut) {
         let mut state = self.lock();
         if state.closed {
             return;
         }
-        match &out {
-            WsOut::Frame(frame) => {
-                state.bytes += frame.len();
-                state.frames += 1;
-            }
-            WsOut::Close(_) => state.closed = true,
-            WsOut::Pong(_) => {}
+        if matches!(out, WsOut::Close(_)) {
+            state.closed = true;
         }
         state.queue.push_back(out);
-        if let Some(waker) = state.waker.take() {
+        state.wake();
+    }
+
+    /// Queues a packet's frames under one lock, unless the backlog is already over `limit`
+    /// (bytes, frames): then false, and nothing is queued. After a close they are dropped.
+    fn push_frames(&self, frames: &[Frame], limit: Option<(usize, usize)>) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return true; // nothing can be delivered any more; the session is closing
+        }
+        if let Some((max_bytes, max_frames)) = limit {
+            if state.bytes > max_bytes || state.frames > max_frames {
+                return false;
+            }
+        }
+        for frame in frames {
+            state.bytes += frame.len();
+            state.frames += 1;
+            state.queue.push_back(WsOut::Frame(frame.clone()));
+        }
+        state.wake();
+        true
+    }
+}
+
+impl OutboxState {
+    /// Wakes the body if it is waiting for frames.
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
             waker.wake();
         }
     }
@@ -173,7 +197,12 @@ impl WsLink {
 
     /// Queues a frame.
     pub(crate) fn send(&self, frame: Frame) {
-        self.outbox.push(WsOut::Frame(frame));
+        self.send_frames(std::slice::from_ref(&frame));
+    }
+
+    /// Queues a packet's frames (text, then attachments) under one lock.
+    pub(crate) fn send_frames(&self, frames: &[Frame]) {
+        self.outbox.push_frames(frames, None);
     }
 
     /// Bytes and frames queued and not yet handed to the connection.
@@ -200,9 +229,7 @@ impl WsLink {
         state.queue = VecDeque::new();
         state.bytes = 0;
         state.frames = 0;
-        if let Some(waker) = state.waker.take() {
-            waker.wake();
-        }
+        state.wake();
     }
 }
 
@@ -222,22 +249,8 @@ impl WsSender {
         max_bytes: usize,
         max_frames: usize,
     ) -> bool {
-        let mut state = self.outbox.lock();
-        if state.closed {
-            return true; // nothing can be delivered any more; the session is closing
-        }
-        if state.bytes > max_bytes || state.frames > max_frames {
-            return false;
-        }
-        for frame in frames {
-            state.bytes += frame.len();
-            state.frames += 1;
-            state.queue.push_back(WsOut::Frame(frame.clone()));
-        }
-        if let Some(waker) = state.waker.take() {
-            waker.wake();
-        }
-        true
+        self.outbox
+            .push_frames(frames, Some((max_bytes, max_frames)))
     }
 }
 
@@ -264,14 +277,14 @@ const MAX_CHUNK: usize = 64 * 1024;
 impl Stream for OutboxBody {
     type Item = Result<Bytes, std::io::Error>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
             return Poll::Ready(None);
         }
-        let outbox = self.outbox.clone();
-        let mut state = outbox.lock();
+        let mut state = this.outbox.lock();
         if state.aborted {
-            self.done = true;
+            this.done = true;
             return Poll::Ready(Some(Err(std::io::Error::other(
                 "WebSocket dropped: the client stopped reading",
             ))));
@@ -280,7 +293,10 @@ impl Stream for OutboxBody {
             state.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        let mut chunk = BytesMut::new();
+        // One allocation per chunk: what is queued, with room for each frame's header and a
+        // control frame.
+        let estimate = state.bytes + 10 * state.frames + 2 * (MAX_CONTROL_PAYLOAD + 4);
+        let mut chunk = BytesMut::with_capacity(estimate.min(MAX_CHUNK + 16 * 1024));
         while let Some(out) = state.queue.pop_front() {
             match out {
                 WsOut::Frame(frame) => {
@@ -303,7 +319,7 @@ impl Stream for OutboxBody {
                         code.as_ref().map_or(&[], |c| &c[..]),
                     );
                     state.queue = VecDeque::new();
-                    self.done = true;
+                    this.done = true;
                     break;
                 }
             }
