@@ -56,8 +56,10 @@ async fn broadcasts_stay_in_order_across_the_upgrade() {
     let server = start(Config::default(), room_setup);
     let addr = server.addr;
     let (sid, _id) = polling_connect(addr).await;
+    // Counted sockets may not have joined `r` yet: ask the RoomManager, which handles the
+    // joins and the broadcasts in order.
     eventually(Duration::from_secs(2), || async {
-        server.io.of("/").socket_count() == 1
+        server.io.of("/").to("r").fetch_sockets().await.len() == 1
     })
     .await;
 
@@ -89,8 +91,10 @@ async fn broadcasts_stay_in_order_when_the_backlog_crosses_its_limit() {
     let server = start(config, room_setup);
     let addr = server.addr;
     let (mut ws, _sid, _id) = sio_connect_ws(addr).await;
+    // Counted sockets may not have joined `r` yet: ask the RoomManager, which handles the
+    // joins and the broadcasts in order.
     eventually(Duration::from_secs(2), || async {
-        server.io.of("/").socket_count() == 1
+        server.io.of("/").to("r").fetch_sockets().await.len() == 1
     })
     .await;
 
@@ -139,8 +143,10 @@ async fn broadcasts_stay_in_order_with_sessions_on_two_workers() {
             clients.push((ws, Some(sid)));
         }
     }
+    // Counted sockets may not have joined `r` yet: ask the RoomManager, which handles the
+    // joins and the broadcasts in order.
     eventually(Duration::from_secs(2), || async {
-        server.io.of("/").socket_count() == 8
+        server.io.of("/").to("r").fetch_sockets().await.len() == 8
     })
     .await;
 
