@@ -2,7 +2,7 @@
 #
 #   make test          lint, Rust tests, the real-client suites (JS + Python), the browser test
 #   make lint          cargo fmt --check and clippy with warnings as errors
-#   make test-rust     cargo test
+#   make test-rust     cargo test, then the integration tests again on actix-web's HttpServer
 #   make test-js       socket.io-client and our own client (node) against examples/interop_server
 #                      and the demo server
 #   make test-py       python-socketio against examples/interop_server and the demo server
@@ -67,6 +67,8 @@ clippy:
 test-rust:
 	$(call require,$(CARGO),Install Rust (rustup).)
 	$(CARGO) test
+	# The integration tests again on actix-web's HttpServer (WebSockets through actix-ws).
+	ACTIX_SOCKETIO_TEST_SERVER=http $(CARGO) test --tests
 
 # The interop example and the demo binary, which the client suites start.
 servers:
@@ -90,6 +92,9 @@ test-js: $(SERVER_BUILD) js-deps
 	@test -x "$(INTEROP_SERVER)" || { echo "make: error: interop server not found: $(INTEROP_SERVER)" >&2; exit 1; }
 	INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" DEMO_SERVER="$(abspath $(DEMO_SERVER))" \
 		timeout --kill-after=10 $(SUITE_TIMEOUT) node --test $(JS_DIR)/*.test.mjs
+	# The interop suite again, with the example serving through actix-web's HttpServer.
+	SERVER=http INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" \
+		timeout --kill-after=10 $(SUITE_TIMEOUT) node --test $(JS_DIR)/interop.test.mjs
 
 # ---------------------------------------------------------------- Python
 
@@ -110,6 +115,10 @@ test-py: $(SERVER_BUILD) py-deps
 	INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" DEMO_SERVER="$(abspath $(DEMO_SERVER))" \
 		PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 $(SUITE_TIMEOUT) \
 		$(VENV_PY) -m pytest $(PY_DIR) -p no:cacheprovider -v
+	# The interop suite again, with the example serving through actix-web's HttpServer.
+	SERVER=http INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" \
+		PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 $(SUITE_TIMEOUT) \
+		$(VENV_PY) -m pytest $(PY_DIR)/test_interop.py -p no:cacheprovider -q
 
 # ---------------------------------------------------------------- Browser
 

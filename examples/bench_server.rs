@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use actix_socketio::{Config, Payload, Socket, SocketIo};
+use actix_socketio::{Config, Payload, Server, Socket, SocketIo};
 use actix_web::{App, HttpServer};
 use serde_json::Value;
 
@@ -64,14 +64,30 @@ async fn main() -> std::io::Result<()> {
     let io = SocketIo::new(Config::default());
     io.ns("/", on_connect);
 
-    let server = HttpServer::new(move || App::new().configure(io.service()))
-        .workers(workers)
-        // Small frames go out at once rather than waiting for Nagle's algorithm (~40 ms).
-        .tcp_nodelay(true)
-        .backlog(4096)
-        .max_connections(100_000)
-        .bind((host.as_str(), port))?;
-    println!("LISTENING {}", server.addrs()[0]);
+    // SERVER=http serves through actix-web's HttpServer instead (WebSockets via actix-ws), to
+    // compare the two.
+    let app_io = io.clone();
+    let app = move || App::new().configure(app_io.service());
+    let server = if std::env::var("SERVER").as_deref() == Ok("http") {
+        let server = HttpServer::new(app)
+            .workers(workers)
+            // Small frames go out at once rather than waiting for Nagle's algorithm (~40 ms).
+            .tcp_nodelay(true)
+            .backlog(4096)
+            .max_connections(100_000)
+            .bind((host.as_str(), port))?;
+        println!("LISTENING {}", server.addrs()[0]);
+        server.run()
+    } else {
+        // WebSockets leave the HTTP dispatcher after the handshake; TCP_NODELAY is always on.
+        let server = Server::new(&io, app)
+            .workers(workers)
+            .backlog(4096)
+            .max_connections(100_000)
+            .bind((host.as_str(), port))?;
+        println!("LISTENING {}", server.addrs()[0]);
+        server.run()
+    };
     std::io::stdout().flush()?;
-    server.run().await
+    server.await
 }

@@ -6,10 +6,11 @@
 //! `echo` → `echo-back` with the same arguments; `ack-me` → ack with the same arguments;
 //! `ask X` → `question X` with an ack, then `answer …` (or `answer-error` after 2 s);
 //! `disconnect-me` → server-side namespace disconnect; `drop-transport` → close the connection.
+//! `SERVER=http` serves through actix-web's `HttpServer` instead of `actix_socketio::Server`.
 
 use std::{io::Write, time::Duration};
 
-use actix_socketio::{Config, ConnectError, Socket, SocketIo};
+use actix_socketio::{Config, ConnectError, Server, Socket, SocketIo};
 use actix_web::{App, HttpServer};
 use serde_json::json;
 
@@ -69,11 +70,19 @@ async fn main() -> std::io::Result<()> {
         }
     });
 
-    let server = HttpServer::new(move || App::new().configure(io.service()))
-        .workers(2)
-        .bind(("127.0.0.1", port))?;
-    let addr = server.addrs()[0];
-    println!("LISTENING {addr}");
+    // `SERVER=http` serves through actix-web's HttpServer (WebSockets via actix-ws); by default
+    // `actix_socketio::Server` (WebSockets on the raw stream). The suites run against both.
+    let app_io = io.clone();
+    let app = move || App::new().configure(app_io.service());
+    let server = if std::env::var("SERVER").as_deref() == Ok("http") {
+        let server = HttpServer::new(app).workers(2).bind(("127.0.0.1", port))?;
+        println!("LISTENING {}", server.addrs()[0]);
+        server.run()
+    } else {
+        let server = Server::new(&io, app).workers(2).bind(("127.0.0.1", port))?;
+        println!("LISTENING {}", server.addrs()[0]);
+        server.run()
+    };
     std::io::stdout().flush()?;
-    server.run().await
+    server.await
 }

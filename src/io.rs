@@ -265,6 +265,10 @@ impl SocketIo {
         }
     }
 
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     /// Registers the endpoint (and its CORS policy) on an actix-web app:
     /// `App::new().configure(io.service())`.
     pub fn service(&self) -> impl FnOnce(&mut ServiceConfig) {

@@ -60,6 +60,7 @@ pub mod engine;
 mod io;
 pub mod reason;
 pub mod rooms;
+pub mod server;
 mod service;
 pub mod socket;
 mod transport;
@@ -68,6 +69,7 @@ pub use config::{Config, Cors};
 pub use io::{SocketIo, Stats};
 pub use reason::DisconnectReason;
 pub use rooms::LeaveReason;
+pub use server::Server;
 pub use socket::{
     ack::{AckFuture, AckSender},
     error::{AckError, ConnectError, EmitError},

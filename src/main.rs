@@ -6,8 +6,8 @@ mod chat;
 use std::{io::Write, path::PathBuf, time::Duration};
 
 use actix_files::{Files, NamedFile};
-use actix_socketio::{Config, Cors, SocketIo};
-use actix_web::{web, App, HttpServer};
+use actix_socketio::{Config, Cors, Server, SocketIo};
+use actix_web::{web, App};
 use clap::Parser;
 
 /// actix-socketio demo: a chat with rooms and direct messages.
@@ -79,7 +79,9 @@ async fn main() -> std::io::Result<()> {
 
     let static_dir = args.static_dir.clone();
     let app_io = io.clone();
-    let server = HttpServer::new(move || {
+    // `Server` is actix-web's HttpServer with lean WebSockets: after the handshake they leave
+    // the HTTP dispatcher (and its buffers) for the session.
+    let server = Server::new(&io, move || {
         let io = app_io.clone();
         let client = static_dir.join("socket.io.js");
         App::new()
@@ -93,10 +95,9 @@ async fn main() -> std::io::Result<()> {
             .configure(io.service())
             .service(Files::new("/", &static_dir).index_file("index.html"))
     })
-    // Signals are ours: the sessions are told before the HTTP server stops.
+    // Signals are ours: the sessions are told before the HTTP server stops. TCP_NODELAY is
+    // always on (realtime frames are small: each goes out at once, not after Nagle's ~40 ms).
     .disable_signals()
-    // Realtime frames are small: send each at once instead of waiting for Nagle (~40 ms).
-    .tcp_nodelay(true)
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .bind((args.host.as_str(), args.port))?;
     for addr in server.addrs() {

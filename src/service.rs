@@ -1,10 +1,13 @@
 //! The HTTP entry point: validates the Engine.IO query in the reference server's order, applies
 //! the origin policy, and hands the request to the polling or WebSocket transport.
 
-use std::{collections::HashMap, sync::Arc, time::SystemTime};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::SystemTime};
 
 use actix_web::{
-    http::header::{self, HeaderValue},
+    http::{
+        header::{self, HeaderMap, HeaderValue},
+        Uri,
+    },
     web, HttpRequest, HttpResponse,
 };
 
@@ -67,8 +70,8 @@ fn same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
 }
 
 /// Whether a WebSocket request's `Origin` is allowed (CORS does not protect WebSockets).
-fn origin_allowed(policy: &Cors, req: &HttpRequest) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN) else {
+fn origin_allowed(policy: &Cors, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return true; // not a browser
     };
     match policy {
@@ -76,68 +79,101 @@ fn origin_allowed(policy: &Cors, req: &HttpRequest) -> bool {
         Cors::Allow(origins) => origin
             .to_str()
             .is_ok_and(|o| origins.iter().any(|allowed| allowed == o)),
-        Cors::SameOrigin => same_origin(origin, req.headers().get(header::HOST)),
+        Cors::SameOrigin => same_origin(origin, headers.get(header::HOST)),
     }
 }
 
-fn engine_info(req: &HttpRequest, query: HashMap<String, String>) -> EngineInfo {
-    EngineInfo {
-        query: Arc::new(query),
-        headers: Arc::new(Headers::from(req.headers())),
-        address: req.peer_addr(),
-        time: SystemTime::now(),
-        url: req.uri().to_string().into(),
-    }
-}
-
-async fn entry(req: HttpRequest, body: web::Payload, shared: Arc<Shared>) -> HttpResponse {
-    log::debug!("{} {}", req.method(), req.uri());
-    let is_upgrade = req
-        .headers()
+/// Whether a request asks for a WebSocket (`Upgrade: websocket`).
+pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let refuse = |err: RequestError| {
-        log::debug!("request {} refused: {err:?}", req.uri());
-        if is_upgrade && err != RequestError::TooManyConnections {
-            HttpResponse::BadRequest()
-                .content_type("text/html")
-                .body(err.to_string())
-        } else {
-            err.to_response()
-        }
-    };
-    let Ok(query) = web::Query::<HashMap<String, String>>::from_query(req.query_string()) else {
-        return refuse(RequestError::BadRequest("malformed query string"));
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Whether `path` is the endpoint's (with or without its trailing slash).
+pub(crate) fn is_endpoint(shared: &Shared, path: &str) -> bool {
+    let own = shared.config.path.as_str();
+    path == own || (own.len() > 1 && path == own.trim_end_matches('/'))
+}
+
+/// Where a request to the endpoint goes.
+pub(crate) enum Route {
+    /// A new polling session.
+    PollingHandshake(EngineInfo),
+    /// A GET or POST of a polling session.
+    Polling(String),
+    /// A new WebSocket session (no sid) or an upgrade probe.
+    WebSocket {
+        sid: Option<String>,
+        info: EngineInfo,
+    },
+}
+
+/// Checks the Engine.IO query in the reference server's order, and the origin of WebSockets.
+pub(crate) fn route(
+    shared: &Shared,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Route, RequestError> {
+    let Ok(query) =
+        web::Query::<HashMap<String, String>>::from_query(uri.query().unwrap_or_default())
+    else {
+        return Err(RequestError::BadRequest("malformed query string"));
     };
     let query = query.into_inner();
     let websocket = match query.get("transport").map(String::as_str) {
         Some("polling") => false,
         Some("websocket") => true,
-        _ => return refuse(RequestError::UnknownTransport),
+        _ => return Err(RequestError::UnknownTransport),
     };
     let eio_is_4 = query.get("EIO").map(String::as_str) == Some("4");
     let sid = query.get("sid").cloned();
     if sid.is_none() && !eio_is_4 {
-        return refuse(RequestError::UnsupportedProtocolVersion);
+        return Err(RequestError::UnsupportedProtocolVersion);
     }
     if sid.is_some() && !eio_is_4 {
-        return refuse(RequestError::BadRequest("wrong EIO for this session"));
+        return Err(RequestError::BadRequest("wrong EIO for this session"));
     }
-    if websocket && !origin_allowed(&shared.config.cors, &req) {
+    if websocket && !origin_allowed(&shared.config.cors, headers) {
         log::warn!("websocket refused: origin not allowed");
-        return refuse(RequestError::BadRequest("origin not allowed"));
+        return Err(RequestError::BadRequest("origin not allowed"));
     }
-    match (websocket, sid) {
-        (false, None) => {
-            let info = engine_info(&req, query);
-            polling::handshake(&req, shared, info)
+    let info = |query| EngineInfo {
+        query: Arc::new(query),
+        headers: Arc::new(Headers::from(headers)),
+        address: peer,
+        time: SystemTime::now(),
+        url: uri.to_string().into(),
+    };
+    Ok(match (websocket, sid) {
+        (false, None) => Route::PollingHandshake(info(query)),
+        (false, Some(sid)) => Route::Polling(sid),
+        (true, sid) => Route::WebSocket {
+            sid,
+            info: info(query),
+        },
+    })
+}
+
+async fn entry(req: HttpRequest, body: web::Payload, shared: Arc<Shared>) -> HttpResponse {
+    log::debug!("{} {}", req.method(), req.uri());
+    let route = match route(&shared, req.uri(), req.headers(), req.peer_addr()) {
+        Ok(route) => route,
+        Err(err) => {
+            log::debug!("request {} refused: {err:?}", req.uri());
+            return if is_websocket_upgrade(req.headers()) {
+                websocket::refuse(err)
+            } else {
+                err.to_response()
+            };
         }
-        (false, Some(sid)) => polling::request(req, body, shared, &sid).await,
-        (true, sid) => {
-            let info = engine_info(&req, query);
-            websocket::handle(req, body, shared, sid, info).await
-        }
+    };
+    match route {
+        Route::PollingHandshake(info) => polling::handshake(&req, shared, info),
+        Route::Polling(sid) => polling::request(req, body, shared, &sid).await,
+        Route::WebSocket { sid, info } => websocket::handle(req, body, shared, sid, info).await,
     }
 }
 

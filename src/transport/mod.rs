@@ -2,4 +2,5 @@
 //! messages for a session actor; this is the only code that knows actix-ws.
 
 pub(crate) mod polling;
+pub(crate) mod raw;
 pub(crate) mod websocket;

@@ -19,9 +19,10 @@ use actix_web::{
     web, FromRequest, HttpRequest, HttpResponse,
 };
 use actix_ws::{AggregatedMessage, ProtocolError};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use futures_util::{Stream, StreamExt};
+use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::{
     engine::{
@@ -74,54 +75,79 @@ pub(crate) enum CloseKind {
     GoingAway,
 }
 
-enum WsOut {
-    Frame(Frame),
-    Pong(Bytes),
-    /// A close frame with this code, or with no payload at all.
-    Close(Option<CloseKind>),
-}
-
-/// Frames on their way to one WebSocket: the session pushes, the response body drains. This is
-/// the only queue between a session and its connection; the HTTP dispatcher polls the body as
-/// soon as it can write, and takes everything queued at once.
-#[derive(Default)]
-struct Outbox {
+/// Frames on their way to one WebSocket, already encoded: the session (and the RoomManager)
+/// push, and the connection's writer drains. This is the only queue between a session and its
+/// connection. Two writers exist: the upgrade response's body, which the HTTP dispatcher polls
+/// when the socket came through an actix-web `HttpServer`, and our own writer on the raw TCP
+/// stream when it came through [`crate::Server`] (see `raw.rs`).
+pub(crate) struct Outbox {
     state: Mutex<OutboxState>,
+    /// The raw TCP stream, written to directly by pushes made on the connection's own thread
+    /// while nothing is waiting to be written.
+    direct: Option<DirectWrite>,
+}
+
+pub(crate) struct DirectWrite {
+    pub(crate) stream: Arc<OwnedWriteHalf>,
+    /// The connection's worker thread (`thread_mark`).
+    pub(crate) owner: usize,
 }
 
 #[derive(Default)]
-struct OutboxState {
-    queue: VecDeque<WsOut>,
-    /// Bytes and data frames queued and not yet handed to the connection.
-    bytes: usize,
-    frames: usize,
-    /// The body waiting for frames.
-    waker: Option<Waker>,
-    /// Nothing more is queued: a close is on its way, or the connection is gone.
-    closed: bool,
+pub(crate) struct OutboxState {
+    /// Encoded frames not yet handed to the connection.
+    pub(crate) pending: BytesMut,
+    /// Where each data frame still (partly) in `pending` ends, counted from `consumed`'s
+    /// origin: their number is the backlog in frames. Empty, without allocation, while frames
+    /// leave as soon as they are queued.
+    ends: VecDeque<usize>,
+    /// Bytes taken out of `pending` since it was last empty.
+    consumed: usize,
+    /// The writer waiting for bytes.
+    pub(crate) waker: Option<Waker>,
+    /// Nothing more is queued: a close frame is on its way, or the connection is gone.
+    pub(crate) closed: bool,
     /// Drop the connection without a close frame (a peer that stopped reading).
-    aborted: bool,
+    pub(crate) aborted: bool,
+}
+
+/// An address unique to the calling thread while it runs, cheap to take.
+pub(crate) fn thread_mark() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|mark| mark as *const u8 as usize)
 }
 
 impl Outbox {
-    fn lock(&self) -> MutexGuard<'_, OutboxState> {
+    pub(crate) fn new(direct: Option<DirectWrite>, preamble: &[u8]) -> Outbox {
+        let mut state = OutboxState::default();
+        state.pending.extend_from_slice(preamble);
+        Outbox {
+            state: Mutex::new(state),
+            direct,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, OutboxState> {
         // A panic while holding the lock leaves nothing half-done that matters here.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a close frame or a pong (nothing after a close).
-    fn push(&self, out: WsOut) {
+    /// Queues a close frame (nothing after it) or a pong.
+    fn push_control(&self, opcode: u8, payload: &[u8]) {
         let mut state = self.lock();
         if state.closed {
             return;
         }
-        if matches!(out, WsOut::Close(_)) {
+        if opcode == OPCODE_CLOSE {
             state.closed = true;
         }
-        state.queue.push_back(out);
-        state.wake();
+        let was_empty = state.pending.is_empty();
+        encode_frame(&mut state.pending, opcode, payload);
+        self.hand_over(&mut state, was_empty);
     }
 
     /// Queues a packet's frames under one lock, unless the backlog is already over `limit`
@@ -132,26 +158,118 @@ impl Outbox {
             return true; // nothing can be delivered any more; the session is closing
         }
         if let Some((max_bytes, max_frames)) = limit {
-            if state.bytes > max_bytes || state.frames > max_frames {
+            if state.pending.len() > max_bytes || state.ends.len() > max_frames {
                 return false;
             }
         }
+        let was_empty = state.pending.is_empty();
+        let start = state.consumed + state.pending.len();
         for frame in frames {
-            state.bytes += frame.len();
-            state.frames += 1;
-            state.queue.push_back(WsOut::Frame(frame.clone()));
+            match frame {
+                Frame::Text(text) => encode_frame(&mut state.pending, OPCODE_TEXT, text.as_bytes()),
+                Frame::Binary(data) => encode_frame(&mut state.pending, OPCODE_BINARY, data),
+            }
+        }
+        self.hand_over(&mut state, was_empty);
+        if !state.pending.is_empty() {
+            // Count the frames that did not leave at once.
+            let mut end = start;
+            for frame in frames {
+                end += encoded_len(frame.len());
+                if end > state.consumed {
+                    state.ends.push_back(end);
+                }
+            }
+        }
+        true
+    }
+
+    /// After a push: writes at once when the stream is ours, we are on its thread and nothing
+    /// older is waiting (one syscall, no task switch); otherwise wakes the writer.
+    fn hand_over(&self, state: &mut OutboxState, was_empty: bool) {
+        if !was_empty {
+            return; // the writer already has bytes to write and will get to these
+        }
+        if let Some(direct) = &self.direct {
+            if direct.owner == thread_mark() {
+                if write_now(&direct.stream, state).is_err() {
+                    state.abort();
+                }
+                if state.pending.is_empty() && !state.closed {
+                    return;
+                }
+            }
         }
         state.wake();
-        true
     }
 }
 
+/// Writes what `pending` holds until the socket would block; frees the buffer once empty.
+pub(crate) fn write_now(stream: &OwnedWriteHalf, state: &mut OutboxState) -> std::io::Result<()> {
+    while !state.pending.is_empty() {
+        match stream.try_write(&state.pending) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => state.advance(n),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    state.drained();
+    Ok(())
+}
+
 impl OutboxState {
-    /// Wakes the body if it is waiting for frames.
-    fn wake(&mut self) {
+    /// Wakes the writer if it is waiting for bytes.
+    pub(crate) fn wake(&mut self) {
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
+    }
+
+    /// `n` bytes of `pending` have been written to the connection.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pending.advance(n);
+        self.consumed += n;
+        self.forget_sent();
+    }
+
+    /// Up to `max` bytes from the front of `pending`, for the HTTP dispatcher to write.
+    fn take_front(&mut self, max: usize) -> Bytes {
+        if self.pending.len() <= max {
+            let chunk = std::mem::take(&mut self.pending).freeze();
+            self.drained();
+            return chunk;
+        }
+        let chunk = self.pending.split_to(max).freeze();
+        self.consumed += max;
+        self.forget_sent();
+        chunk
+    }
+
+    fn forget_sent(&mut self) {
+        while self.ends.front().is_some_and(|&end| end <= self.consumed) {
+            self.ends.pop_front();
+        }
+    }
+
+    /// Data frames queued and not yet (wholly) handed to the connection.
+    pub(crate) fn frames(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Everything queued has been handed over: an idle connection keeps no buffer.
+    pub(crate) fn drained(&mut self) {
+        self.pending = BytesMut::new();
+        self.ends = VecDeque::new();
+        self.consumed = 0;
+    }
+
+    pub(crate) fn abort(&mut self) {
+        self.closed = true;
+        self.aborted = true;
+        self.drained();
+        self.wake();
     }
 }
 
@@ -167,7 +285,7 @@ impl WsLink {
     /// would end the client's frame stream.
     pub(crate) fn open(response: HttpResponse, ws: actix_ws::Session) -> (WsLink, HttpResponse) {
         drop(ws);
-        let outbox = Arc::new(Outbox::default());
+        let outbox = Arc::new(Outbox::new(None, &[]));
         let body_outbox = outbox.clone();
         let response = response
             .map_body(move |_, actix_body| {
@@ -178,11 +296,15 @@ impl WsLink {
                 })
             })
             .map_into_boxed_body();
-        let link = WsLink {
+        (WsLink::new(outbox), response)
+    }
+
+    /// A link writing into `outbox`, whose writer the caller runs.
+    pub(crate) fn new(outbox: Arc<Outbox>) -> WsLink {
+        WsLink {
             id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed),
             outbox,
-        };
-        (link, response)
+        }
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -205,31 +327,32 @@ impl WsLink {
         self.outbox.push_frames(frames, None);
     }
 
-    /// Bytes and frames queued and not yet handed to the connection.
+    /// Bytes and data frames queued and not yet handed to the connection.
     pub(crate) fn backlog(&self) -> (usize, usize) {
         let state = self.outbox.lock();
-        (state.bytes, state.frames)
+        (state.pending.len(), state.frames())
     }
 
     pub(crate) fn pong(&self, data: Bytes) {
-        self.outbox.push(WsOut::Pong(data));
+        let len = data.len().min(MAX_CONTROL_PAYLOAD);
+        self.outbox.push_control(OPCODE_PONG, &data[..len]);
     }
 
     /// Sends a close frame after everything already queued.
     pub(crate) fn close(&self, kind: CloseKind) {
-        self.outbox.push(WsOut::Close(Some(kind)));
+        self.outbox
+            .push_control(OPCODE_CLOSE, &close_code(kind).to_be_bytes());
     }
 
     /// Drops everything queued and ends the connection now: for a peer that stopped reading,
     /// whose backlog would otherwise stay alive as long as the connection.
     pub(crate) fn abort(&self) {
-        let mut state = self.outbox.lock();
-        state.closed = true;
-        state.aborted = true;
-        state.queue = VecDeque::new();
-        state.bytes = 0;
-        state.frames = 0;
-        state.wake();
+        self.outbox.lock().abort();
+        if let Some(direct) = &self.outbox.direct {
+            // The writer may be waiting for room to write; the connection ends without it.
+            let _ = socket2::SockRef::from(direct.stream.as_ref().as_ref())
+                .shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 
@@ -258,7 +381,7 @@ impl Drop for WsLink {
     /// A link dropped without a close (a refused probe, an ended session) still closes its
     /// WebSocket properly.
     fn drop(&mut self) {
-        self.outbox.push(WsOut::Close(None));
+        self.outbox.push_control(OPCODE_CLOSE, &[]);
     }
 }
 
@@ -289,49 +412,15 @@ impl Stream for OutboxBody {
                 "WebSocket dropped: the client stopped reading",
             ))));
         }
-        if state.queue.is_empty() {
+        if state.pending.is_empty() {
+            if state.closed {
+                this.done = true;
+                return Poll::Ready(None);
+            }
             state.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        // One allocation per chunk: what is queued, with room for each frame's header and a
-        // control frame.
-        let estimate = state.bytes + 10 * state.frames + 2 * (MAX_CONTROL_PAYLOAD + 4);
-        let mut chunk = BytesMut::with_capacity(estimate.min(MAX_CHUNK + 16 * 1024));
-        while let Some(out) = state.queue.pop_front() {
-            match out {
-                WsOut::Frame(frame) => {
-                    state.bytes -= frame.len();
-                    state.frames -= 1;
-                    match frame {
-                        Frame::Text(text) => encode_frame(&mut chunk, OPCODE_TEXT, text.as_bytes()),
-                        Frame::Binary(data) => encode_frame(&mut chunk, OPCODE_BINARY, &data),
-                    }
-                }
-                WsOut::Pong(data) => {
-                    let len = data.len().min(MAX_CONTROL_PAYLOAD);
-                    encode_frame(&mut chunk, OPCODE_PONG, &data[..len]);
-                }
-                WsOut::Close(kind) => {
-                    let code = kind.map(|kind| close_code(kind).to_be_bytes());
-                    encode_frame(
-                        &mut chunk,
-                        OPCODE_CLOSE,
-                        code.as_ref().map_or(&[], |c| &c[..]),
-                    );
-                    state.queue = VecDeque::new();
-                    this.done = true;
-                    break;
-                }
-            }
-            if chunk.len() >= MAX_CHUNK {
-                break;
-            }
-        }
-        if state.queue.is_empty() && state.queue.capacity() > 64 {
-            // A burst is over: give its queue memory back.
-            state.queue = VecDeque::new();
-        }
-        Poll::Ready(Some(Ok(chunk.freeze())))
+        Poll::Ready(Some(Ok(state.take_front(MAX_CHUNK))))
     }
 }
 
@@ -340,19 +429,17 @@ impl Drop for OutboxBody {
     fn drop(&mut self) {
         let mut state = self.outbox.lock();
         state.closed = true;
-        state.queue = VecDeque::new();
-        state.bytes = 0;
-        state.frames = 0;
+        state.drained();
     }
 }
 
-const OPCODE_TEXT: u8 = 0x1;
+pub(crate) const OPCODE_TEXT: u8 = 0x1;
 const OPCODE_BINARY: u8 = 0x2;
 const OPCODE_CLOSE: u8 = 0x8;
 const OPCODE_PONG: u8 = 0xA;
 const MAX_CONTROL_PAYLOAD: usize = 125;
 
-fn close_code(kind: CloseKind) -> u16 {
+pub(crate) fn close_code(kind: CloseKind) -> u16 {
     match kind {
         CloseKind::Normal => 1000,
         CloseKind::GoingAway => 1001,
@@ -361,8 +448,17 @@ fn close_code(kind: CloseKind) -> u16 {
     }
 }
 
+/// Bytes of a server frame carrying `len` payload bytes.
+fn encoded_len(len: usize) -> usize {
+    len + match len {
+        0..=125 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    }
+}
+
 /// Appends one unfragmented, unmasked (server-to-client) frame.
-fn encode_frame(dst: &mut BytesMut, opcode: u8, payload: &[u8]) {
+pub(crate) fn encode_frame(dst: &mut BytesMut, opcode: u8, payload: &[u8]) {
     let len = payload.len();
     dst.reserve(len + 10);
     dst.put_u8(0x80 | opcode);
@@ -524,7 +620,7 @@ where
 
 /// The refusal on the upgrade path: a plain `400 Bad Request` with the reason as text, as the
 /// reference server writes it (503 for the connection cap keeps its JSON body).
-fn refuse(err: RequestError) -> HttpResponse {
+pub(crate) fn refuse(err: RequestError) -> HttpResponse {
     if err == RequestError::TooManyConnections {
         return err.to_response();
     }
@@ -534,7 +630,68 @@ fn refuse(err: RequestError) -> HttpResponse {
         .body(err.to_string())
 }
 
-/// `GET ?transport=websocket`: a new session (no sid) or an upgrade probe (with sid).
+/// What an accepted WebSocket joins: a new session (its place under `max_connections` already
+/// taken) or an existing one, as an upgrade probe.
+pub(crate) enum Admission {
+    New(Arc<str>),
+    Probe(Addr<Session>),
+}
+
+/// Whether a WebSocket for `sid` (or a new session) can be accepted; decided before the
+/// `101 Switching Protocols` goes out.
+pub(crate) fn admit(shared: &Shared, sid: Option<String>) -> Result<Admission, RequestError> {
+    match sid {
+        None => {
+            if !shared.reserve_session() {
+                log::warn!("handshake refused: max_connections reached");
+                return Err(RequestError::TooManyConnections);
+            }
+            match random_id() {
+                Ok(sid) => Ok(Admission::New(sid)),
+                Err(_) => {
+                    shared.release_reservation();
+                    Err(RequestError::BadRequest("no randomness for a session id"))
+                }
+            }
+        }
+        Some(sid) => shared
+            .session(&sid)
+            .map(|entry| Admission::Probe(entry.addr))
+            .ok_or(RequestError::UnknownSid),
+    }
+}
+
+/// Runs an accepted WebSocket: starts its session, or offers it to its session as an upgrade
+/// probe. False when that session has gone in the meantime (the link is then dropped).
+pub(crate) async fn attach<S>(
+    shared: Arc<Shared>,
+    admission: Admission,
+    info: EngineInfo,
+    link: WsLink,
+    frames: S,
+) -> bool
+where
+    S: Stream<Item = WsInput> + 'static,
+{
+    match admission {
+        Admission::New(sid) => {
+            let addr = Session::start_websocket(shared.clone(), sid.clone(), info, link, frames);
+            shared.insert_session(sid, addr);
+            true
+        }
+        Admission::Probe(addr) => match addr.send(AttachProbe { link }).await {
+            Ok(Ok(())) => {
+                actix::spawn(forward(frames, addr));
+                true
+            }
+            // The link was dropped with the refused message, which queued a close frame.
+            Ok(Err(ProbeRefusal::Busy)) => true,
+            Ok(Err(ProbeRefusal::Gone)) | Err(_) => false,
+        },
+    }
+}
+
+/// `GET ?transport=websocket` through actix-web: a new session (no sid) or an upgrade probe.
 pub(crate) async fn handle(
     req: HttpRequest,
     body: web::Payload,
@@ -552,38 +709,16 @@ pub(crate) async fn handle(
     let Ok((response, ws, stream)) = actix_ws::handle(&req, body) else {
         return RequestError::BadRequest("not a WebSocket upgrade").to_response();
     };
-    match sid {
-        None => {
-            if !shared.reserve_session() {
-                log::warn!("handshake refused: max_connections reached");
-                return refuse(RequestError::TooManyConnections);
-            }
-            let Ok(sid) = random_id() else {
-                shared.release_reservation();
-                return refuse(RequestError::BadRequest("no randomness for a session id"));
-            };
-            let (link, response) = WsLink::open(response, ws);
-            let frames = input(stream, link.id(), max_payload);
-            let addr = Session::start_websocket(shared.clone(), sid.clone(), info, link, frames);
-            shared.insert_session(sid, addr);
-            response
-        }
-        Some(sid) => {
-            let Some(addr) = shared.session(&sid).map(|entry| entry.addr) else {
-                return refuse(RequestError::UnknownSid);
-            };
-            let (link, response) = WsLink::open(response, ws);
-            let frames = input(stream, link.id(), max_payload);
-            match addr.send(AttachProbe { link }).await {
-                Ok(Ok(())) => {
-                    actix::spawn(forward(frames, addr));
-                    response
-                }
-                // The link was dropped with the refused message, which queued a close frame.
-                Ok(Err(ProbeRefusal::Busy)) => response,
-                Ok(Err(ProbeRefusal::Gone)) | Err(_) => refuse(RequestError::UnknownSid),
-            }
-        }
+    let admission = match admit(&shared, sid) {
+        Ok(admission) => admission,
+        Err(err) => return refuse(err),
+    };
+    let (link, response) = WsLink::open(response, ws);
+    let frames = input(stream, link.id(), max_payload);
+    if attach(shared, admission, info, link, frames).await {
+        response
+    } else {
+        refuse(RequestError::UnknownSid)
     }
 }
 

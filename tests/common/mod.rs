@@ -45,6 +45,16 @@ impl Drop for TestServer {
     }
 }
 
+/// Which server the tests run on: `actix_socketio::Server` (WebSockets on the raw stream), or
+/// actix-web's `HttpServer` (WebSockets through actix-ws) when `ACTIX_SOCKETIO_TEST_SERVER=http`.
+pub fn http_server() -> bool {
+    match std::env::var("ACTIX_SOCKETIO_TEST_SERVER").as_deref() {
+        Ok("http") => true,
+        Ok("raw") | Err(_) => false,
+        Ok(other) => panic!("ACTIX_SOCKETIO_TEST_SERVER={other}: expected http or raw"),
+    }
+}
+
 /// Starts the server with this configuration; `setup` declares namespaces and handlers.
 pub fn start(config: Config, setup: impl FnOnce(&SocketIo) + Send + 'static) -> TestServer {
     start_with_routes(config, setup, |_, _| {})
@@ -74,18 +84,28 @@ pub fn start_on_workers(
         actix_web::rt::System::new().block_on(async move {
             setup(&server_io);
             let app_io = server_io.clone();
-            let server = HttpServer::new(move || {
+            let app = move || {
                 App::new()
                     .configure(app_io.service())
                     .configure(|cfg| routes(cfg, &app_io))
-            })
-            .workers(workers)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .bind(("127.0.0.1", 0))
-            .expect("bind a loopback port");
-            let addr = server.addrs()[0];
-            let server = server.run();
+            };
+            let (addr, server) = if http_server() {
+                let server = HttpServer::new(app)
+                    .workers(workers)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .bind(("127.0.0.1", 0))
+                    .expect("bind a loopback port");
+                (server.addrs()[0], server.run())
+            } else {
+                let server = actix_socketio::Server::new(&server_io, app)
+                    .workers(workers)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .bind(("127.0.0.1", 0))
+                    .expect("bind a loopback port");
+                (server.addrs()[0], server.run())
+            };
             tx.send((addr, server.handle()))
                 .expect("the test is waiting for the address");
             let _ = server.await;
@@ -598,4 +618,110 @@ pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|dir| dir.count())
         .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- hand-made WebSockets
+
+/// Reads one frame of a hand-made WebSocket (servers never mask): (opcode, payload); `None` on
+/// EOF or a connection error.
+pub async fn read_raw_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 2];
+    stream.read_exact(&mut header).await.ok()?;
+    let len = match header[1] & 0x7f {
+        126 => u64::from(stream.read_u16().await.ok()?),
+        127 => stream.read_u64().await.ok()?,
+        n => u64::from(n),
+    };
+    assert!(len <= 16 << 20, "implausible frame length {len}");
+    let mut payload = vec![0u8; len as usize];
+    stream.read_exact(&mut payload).await.ok()?;
+    Some((header[0] & 0x0f, payload))
+}
+
+/// The header of a client frame: `first` (FIN bit and opcode), the announced length, and an
+/// all-zero mask key, so that the payload goes out as written.
+pub fn client_frame_header(first: u8, len: u64) -> Vec<u8> {
+    let mut header = vec![first];
+    if len < 126 {
+        header.push(0x80 | len as u8);
+    } else if len <= 0xffff {
+        header.push(0x80 | 126);
+        header.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        header.push(0x80 | 127);
+        header.extend_from_slice(&len.to_be_bytes());
+    }
+    header.extend_from_slice(&[0, 0, 0, 0]);
+    header
+}
+
+/// Opens a WebSocket session by hand on a raw TCP stream, so that the test can write partial
+/// frames: (stream, engine sid).
+pub async fn raw_ws_session(addr: SocketAddr) -> (TcpStream, String) {
+    let handshake = async {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send upgrade");
+        // One byte at a time, so that no frame after the head is swallowed.
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            assert!(head.len() < 8192, "endless response head");
+            let byte = stream.read_u8().await.expect("response head");
+            head.push(byte);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "upgrade refused: {}",
+            String::from_utf8_lossy(&head)
+        );
+        let (opcode, payload) = read_raw_frame(&mut stream).await.expect("OPEN frame");
+        assert_eq!(opcode, 1, "OPEN is a text frame");
+        let open = parse_open(&String::from_utf8(payload).expect("UTF-8 OPEN"));
+        let sid = open["sid"].as_str().expect("sid").to_owned();
+        (stream, sid)
+    };
+    timeout(STEP, handshake)
+        .await
+        .expect("raw WebSocket handshake in time")
+}
+
+/// How a hand-made WebSocket ended.
+#[derive(Debug, PartialEq)]
+pub enum RawEnding {
+    /// A close frame with this code.
+    Close(Option<u16>),
+    /// EOF or reset without a close frame.
+    Dropped,
+}
+
+/// Waits up to `limit` for the server to end a hand-made WebSocket; text frames (pings) are
+/// skipped.
+pub async fn raw_ws_ending(stream: &mut TcpStream, limit: Duration) -> RawEnding {
+    let wait = async {
+        loop {
+            match read_raw_frame(stream).await {
+                Some((8, payload)) => {
+                    let code =
+                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    return RawEnding::Close(code);
+                }
+                Some(_) => continue,
+                None => return RawEnding::Dropped,
+            }
+        }
+    };
+    timeout(limit, wait).await.unwrap_or_else(|_| {
+        panic!(
+            "the server kept the WebSocket open for {limit:?} (server bug if a frame over \
+             max_payload was announced: its length must be refused from the frame header, \
+             not after buffering the payload)"
+        )
+    })
 }
