@@ -273,7 +273,7 @@ impl Handler<Broadcast> for RoomManager {
             if !msg.volatile && member.socket.deliver_direct(&msg.frames) {
                 return;
             }
-            member.socket.broadcast_sent();
+            member.socket.message_sent();
             member.socket.session().do_send(Outgoing {
                 nsp: member.socket.ns_arc().clone(),
                 socket_id: Some(id.clone()),

@@ -680,26 +680,8 @@ pub(crate) struct Outgoing {
     pub(crate) frames: Arc<[Frame]>,
     /// May be dropped when the connection is busy.
     pub(crate) volatile: bool,
-    /// A broadcast counted on this socket's direct route (see `Socket::broadcast_sent`).
+    /// A packet counted on this socket's direct route (see `Socket::message_sent`).
     pub(crate) counted: Option<Socket>,
-}
-
-impl Outgoing {
-    /// One encoded Socket.IO packet and its attachments.
-    pub(crate) fn new(
-        nsp: Arc<str>,
-        socket_id: Option<Arc<str>>,
-        text: &str,
-        attachments: Vec<Bytes>,
-    ) -> Self {
-        Outgoing {
-            nsp,
-            socket_id,
-            frames: Frame::packet(text, attachments),
-            volatile: false,
-            counted: None,
-        }
-    }
 }
 
 impl Handler<Outgoing> for Session {
@@ -710,7 +692,7 @@ impl Handler<Outgoing> for Session {
         // Only now: the RoomManager's next broadcast may take the direct route again, and
         // lands behind this one.
         if let Some(socket) = &msg.counted {
-            socket.broadcast_handled();
+            socket.message_handled();
         }
     }
 }

@@ -4,27 +4,20 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
-use actix::Addr;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::oneshot;
 
-use crate::{
-    engine::session::{Outgoing, Session},
-    socket::{error::AckError, packet, payload::Payload},
-};
+use crate::socket::{error::AckError, packet, payload::Payload, socket::Socket};
 
 /// Answers one client acknowledgement; consumed by sending.
 ///
 /// Dropping it without sending leaves the client's callback unanswered (it may time out).
 #[derive(Debug)]
 pub struct AckSender {
-    pub(crate) session: Addr<Session>,
-    pub(crate) nsp: Arc<str>,
-    pub(crate) socket_id: Arc<str>,
+    pub(crate) socket: Socket,
     pub(crate) id: u64,
 }
 
@@ -39,13 +32,8 @@ impl AckSender {
     /// Answers with any arguments, binary included.
     pub fn send_payload(self, payload: Payload) {
         let (args, attachments) = payload.into_parts();
-        let text = packet::encode_ack(&self.nsp, self.id, &args, attachments.len());
-        self.session.do_send(Outgoing::new(
-            self.nsp,
-            Some(self.socket_id),
-            &text,
-            attachments,
-        ));
+        let text = packet::encode_ack(self.socket.ns(), self.id, &args, attachments.len());
+        self.socket.send_packet(&text, attachments, false);
     }
 
     /// The ack id the client chose.

@@ -192,9 +192,7 @@ impl Session {
                     }
                 };
                 let ack = packet.id.map(|id| AckSender {
-                    session: ctx.address(),
-                    nsp: socket.ns().into(),
-                    socket_id: socket.id_arc().clone(),
+                    socket: socket.clone(),
                     id,
                 });
                 let event = Event::new(name, Payload::from_parts(items, attachments), ack);
@@ -252,10 +250,15 @@ impl Session {
     }
 
     pub(crate) fn emit_with_ack(&mut self, msg: EmitWithAck, ctx: &mut Context<Self>) {
-        let joined = self
+        let socket = self
             .sockets
             .get(&msg.nsp)
-            .is_some_and(|s| *s.id_arc() == msg.socket_id);
+            .filter(|s| *s.id_arc() == msg.socket_id)
+            .cloned();
+        let joined = socket.is_some();
+        // Counted by `Socket::emit_payload_with_ack`; once queued below, later packets of the
+        // socket may take the direct route again.
+        let _handled = socket.map(HandledOnDrop);
         if !joined || !self.is_open() {
             let _ = msg.reply.send(Err(AckError::Disconnected));
             return;
@@ -317,5 +320,14 @@ impl Session {
                 log::error!("socket {}: a disconnect handler panicked", socket.id());
             }
         }
+    }
+}
+
+/// Marks a counted packet handled when the handler is done with it (see `Socket::message_sent`).
+struct HandledOnDrop(Socket);
+
+impl Drop for HandledOnDrop {
+    fn drop(&mut self) {
+        self.0.message_handled();
     }
 }

@@ -11,6 +11,7 @@ use std::{
 };
 
 use actix::Addr;
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -114,8 +115,9 @@ pub(crate) struct SocketInner {
     data: Mutex<Value>,
     /// Where the RoomManager may put broadcast frames without a message to the session.
     direct: Mutex<Option<DirectRoute>>,
-    /// Broadcasts sent to the session as messages and not handled yet. While any is on its way,
-    /// later broadcasts take the same road, so that they stay in order.
+    /// Packets for this socket sent to the session as messages (broadcasts, emits that could
+    /// not take the direct route, emits with acks) and not handled yet. While any is on its
+    /// way, later packets take the same road, so that they stay in order.
     in_flight: AtomicUsize,
 }
 
@@ -182,7 +184,7 @@ impl Socket {
         *lock(&self.inner.direct) = route;
     }
 
-    /// Queues a broadcast's frames on the direct route; false when the session must take them
+    /// Queues a packet's frames on the direct route; false when the session must take them
     /// (no route, messages still on their way to it, or a backlog over the limits).
     pub(crate) fn deliver_direct(&self, frames: &[Frame]) -> bool {
         let direct = lock(&self.inner.direct);
@@ -197,14 +199,31 @@ impl Socket {
             .push_within(frames, route.max_bytes, route.max_frames)
     }
 
-    /// A broadcast goes to the session as a message: counted until the session has queued it.
-    pub(crate) fn broadcast_sent(&self) {
+    /// A packet goes to the session as a message: counted until the session has queued it.
+    pub(crate) fn message_sent(&self) {
         self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The session has queued (or dropped) a counted broadcast.
-    pub(crate) fn broadcast_handled(&self) {
+    /// The session has queued (or dropped) a counted packet.
+    pub(crate) fn message_handled(&self) {
         self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Sends one of this socket's packets: straight into the WebSocket's outbox when it can
+    /// (see `DirectRoute`), else through the session, counted so that later ones follow it.
+    pub(crate) fn send_packet(&self, text: &str, attachments: Vec<Bytes>, volatile: bool) {
+        let frames = Frame::packet(text, attachments);
+        if !volatile && self.deliver_direct(&frames) {
+            return;
+        }
+        self.message_sent();
+        self.inner.session.do_send(Outgoing {
+            nsp: self.inner.nsp.clone(),
+            socket_id: Some(self.inner.id.clone()),
+            frames,
+            volatile,
+            counted: Some(self.clone()),
+        });
     }
 
     pub(crate) fn ns_arc(&self) -> &Arc<str> {
@@ -425,14 +444,7 @@ impl Socket {
         }
         let (args, attachments) = payload.into_parts();
         let text = packet::encode_event(&self.inner.nsp, None, event, &args, attachments.len());
-        let mut outgoing = Outgoing::new(
-            self.inner.nsp.clone(),
-            Some(self.inner.id.clone()),
-            &text,
-            attachments,
-        );
-        outgoing.volatile = volatile;
-        self.inner.session.do_send(outgoing);
+        self.send_packet(&text, attachments, volatile);
         Ok(())
     }
 
@@ -475,6 +487,8 @@ impl Socket {
             };
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // Counted like any packet through the session, so that later emits stay behind it.
+        self.message_sent();
         self.inner.session.do_send(EmitWithAck {
             nsp: self.inner.nsp.clone(),
             socket_id: self.inner.id.clone(),
