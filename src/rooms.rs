@@ -14,6 +14,7 @@ use actix::prelude::*;
 use crate::{
     engine::{packet::Frame, session::Outgoing},
     socket::{namespace::Hooks, socket::Socket},
+    transport::websocket::Write,
 };
 
 /// A room name (shared, cheap to clone).
@@ -270,7 +271,7 @@ impl Handler<Broadcast> for RoomManager {
         self.each_selected(&msg.selector, |id, member| {
             // A WebSocket session's outbox takes the frames directly; otherwise (polling, a
             // busy connection, a volatile packet) the session decides, as a message.
-            if !msg.volatile && member.socket.deliver_direct(&msg.frames) {
+            if !msg.volatile && member.socket.deliver_direct(&msg.frames, Write::Soon) {
                 return;
             }
             member.socket.message_sent();

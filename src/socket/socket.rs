@@ -31,7 +31,7 @@ use crate::{
         packet::{self, RESERVED_EVENTS},
         payload::Payload,
     },
-    transport::websocket::WsSender,
+    transport::websocket::{Write, WsSender},
 };
 
 /// One incoming event: its name, its arguments, and the ack callback if the client gave one.
@@ -186,7 +186,7 @@ impl Socket {
 
     /// Queues a packet's frames on the direct route; false when the session must take them
     /// (no route, messages still on their way to it, or a backlog over the limits).
-    pub(crate) fn deliver_direct(&self, frames: &[Frame]) -> bool {
+    pub(crate) fn deliver_direct(&self, frames: &[Frame], write: Write) -> bool {
         let direct = lock(&self.inner.direct);
         let Some(route) = direct.as_ref() else {
             return false;
@@ -196,7 +196,7 @@ impl Socket {
         }
         route
             .sender
-            .push_within(frames, route.max_bytes, route.max_frames)
+            .push_within(frames, route.max_bytes, route.max_frames, write)
     }
 
     /// A packet goes to the session as a message: counted until the session has queued it.
@@ -213,7 +213,7 @@ impl Socket {
     /// (see `DirectRoute`), else through the session, counted so that later ones follow it.
     pub(crate) fn send_packet(&self, text: &str, attachments: Vec<Bytes>, volatile: bool) {
         let frames = Frame::packet(text, attachments);
-        if !volatile && self.deliver_direct(&frames) {
+        if !volatile && self.deliver_direct(&frames, Write::Now) {
             return;
         }
         self.message_sent();

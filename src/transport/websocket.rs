@@ -111,6 +111,17 @@ pub(crate) struct OutboxState {
     pub(crate) aborted: bool,
 }
 
+/// When a push reaches the socket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// At once if nothing is waiting: a session answering its client (one packet, lowest
+    /// latency).
+    Now,
+    /// When the writer runs, after the current task: a broadcast reaching many connections,
+    /// where packets queued meanwhile leave together (one syscall for several).
+    Soon,
+}
+
 /// An address unique to the calling thread while it runs, cheap to take.
 pub(crate) fn thread_mark() -> usize {
     thread_local! {
@@ -147,12 +158,12 @@ impl Outbox {
         }
         let was_empty = state.pending.is_empty();
         encode_frame(&mut state.pending, opcode, payload);
-        self.hand_over(&mut state, was_empty);
+        self.hand_over(&mut state, was_empty, Write::Now);
     }
 
     /// Queues a packet's frames under one lock, unless the backlog is already over `limit`
     /// (bytes, frames): then false, and nothing is queued. After a close they are dropped.
-    fn push_frames(&self, frames: &[Frame], limit: Option<(usize, usize)>) -> bool {
+    fn push_frames(&self, frames: &[Frame], limit: Option<(usize, usize)>, write: Write) -> bool {
         let mut state = self.lock();
         if state.closed {
             return true; // nothing can be delivered any more; the session is closing
@@ -170,7 +181,7 @@ impl Outbox {
                 Frame::Binary(data) => encode_frame(&mut state.pending, OPCODE_BINARY, data),
             }
         }
-        self.hand_over(&mut state, was_empty);
+        self.hand_over(&mut state, was_empty, write);
         if !state.pending.is_empty() {
             // Count the frames that did not leave at once.
             let mut end = start;
@@ -184,13 +195,13 @@ impl Outbox {
         true
     }
 
-    /// After a push: writes at once when the stream is ours, we are on its thread and nothing
-    /// older is waiting (one syscall, no task switch); otherwise wakes the writer.
-    fn hand_over(&self, state: &mut OutboxState, was_empty: bool) {
+    /// After a push: writes at once when asked to, the stream is ours, we are on its thread and
+    /// nothing older is waiting (one syscall, no task switch); otherwise wakes the writer.
+    fn hand_over(&self, state: &mut OutboxState, was_empty: bool, write: Write) {
         if !was_empty {
             return; // the writer already has bytes to write and will get to these
         }
-        if let Some(direct) = &self.direct {
+        if let (Some(direct), Write::Now) = (&self.direct, write) {
             if direct.owner == thread_mark() {
                 if write_now(&direct.stream, state).is_err() {
                     state.abort();
@@ -324,7 +335,7 @@ impl WsLink {
 
     /// Queues a packet's frames (text, then attachments) under one lock.
     pub(crate) fn send_frames(&self, frames: &[Frame]) {
-        self.outbox.push_frames(frames, None);
+        self.outbox.push_frames(frames, None, Write::Now);
     }
 
     /// Bytes and data frames queued and not yet handed to the connection.
@@ -371,9 +382,10 @@ impl WsSender {
         frames: &[Frame],
         max_bytes: usize,
         max_frames: usize,
+        write: Write,
     ) -> bool {
         self.outbox
-            .push_frames(frames, Some((max_bytes, max_frames)))
+            .push_frames(frames, Some((max_bytes, max_frames)), write)
     }
 }
 
