@@ -5,6 +5,7 @@
 //! An idle connection holds no read or write buffer.
 
 use std::{
+    cell::RefCell,
     future::Future,
     io,
     pin::Pin,
@@ -140,8 +141,6 @@ pub(crate) struct RawFrames {
     read: OwnedReadHalf,
     decoder: Decoder,
     link: u64,
-    /// How much to read at a time; grows while reads fill it.
-    read_size: usize,
     phase: Phase,
 }
 
@@ -171,10 +170,10 @@ const OPCODE_CLOSE: u8 = 0x8;
 const OPCODE_PING: u8 = 0x9;
 const OPCODE_PONG: u8 = 0xA;
 
-const MIN_READ: usize = 1024;
-const MAX_READ: usize = 64 * 1024;
-/// Payloads up to this size are copied out of the read buffer, so that a small frame kept by
-/// the application does not keep the whole buffer alive.
+/// The most one read takes from the socket.
+const READ_SIZE: usize = 64 * 1024;
+/// Payloads up to this size are copied out of the read buffer when more follows them, so that
+/// a small frame kept by the application does not keep the whole buffer alive.
 const COPY_BELOW: usize = 1024;
 
 impl RawFrames {
@@ -183,42 +182,44 @@ impl RawFrames {
             read,
             decoder: Decoder::new(early, max_payload),
             link,
-            read_size: MIN_READ,
             phase: Phase::Reading,
         }
     }
 
     /// Reads what the socket has into the decoder's buffer; `Ready(false)` at the end of the
-    /// connection.
+    /// connection. The read goes into a per-thread scratch buffer first, so that the
+    /// connection's own buffer is exactly as large as what it holds (and nothing while quiet).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        let buf = &mut self.decoder.buf;
-        let missing = self.decoder.want.saturating_sub(buf.len());
-        let size = missing.max(self.read_size);
-        let start = buf.len();
-        buf.resize(start + size, 0);
-        let mut read = ReadBuf::new(&mut buf[start..]);
-        let result = Pin::new(&mut self.read).poll_read(cx, &mut read);
-        let filled = read.filled().len();
-        buf.truncate(start + filled);
-        match result {
-            Poll::Pending => {
-                if buf.is_empty() {
-                    // Quiet: keep no buffer while waiting.
-                    *buf = BytesMut::new();
-                    self.read_size = MIN_READ;
-                }
-                Poll::Pending
-            }
-            Poll::Ready(Ok(())) if filled == 0 => Poll::Ready(false),
-            Poll::Ready(Ok(())) => {
-                if filled == size && self.read_size < MAX_READ {
-                    self.read_size *= 2;
-                }
-                Poll::Ready(true)
-            }
-            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => Poll::Ready(true),
-            Poll::Ready(Err(_)) => Poll::Ready(false),
+        thread_local! {
+            static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
         }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut read = ReadBuf::new(&mut scratch[..]);
+            let result = Pin::new(&mut self.read).poll_read(cx, &mut read);
+            let filled = read.filled().len();
+            let buf = &mut self.decoder.buf;
+            match result {
+                Poll::Pending => {
+                    if buf.is_empty() {
+                        // Quiet: keep no buffer while waiting.
+                        *buf = BytesMut::new();
+                    }
+                    Poll::Pending
+                }
+                Poll::Ready(Ok(())) if filled == 0 => Poll::Ready(false),
+                Poll::Ready(Ok(())) => {
+                    // A frame known to be large gets its room at once.
+                    buf.reserve(self.decoder.want.saturating_sub(buf.len()).max(filled));
+                    buf.extend_from_slice(&scratch[..filled]);
+                    Poll::Ready(true)
+                }
+                Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {
+                    Poll::Ready(true)
+                }
+                Poll::Ready(Err(_)) => Poll::Ready(false),
+            }
+        })
     }
 }
 
@@ -299,8 +300,11 @@ impl Decoder {
                 buf[header - 2],
                 buf[header - 1],
             ];
+            // The last frame in the buffer takes the buffer (no copy): reads are sized to what
+            // arrived, so that is usually exactly this frame.
+            let last = self.buf.len() == header + len;
             self.buf.advance(header);
-            let mut payload = if len <= COPY_BELOW {
+            let mut payload = if len <= COPY_BELOW && !last {
                 let copy = BytesMut::from(&self.buf[..len]);
                 self.buf.advance(len);
                 copy

@@ -3,6 +3,7 @@
 //! raw attachments.
 
 use std::{
+    cell::RefCell,
     collections::VecDeque,
     pin::Pin,
     sync::{
@@ -174,25 +175,31 @@ impl Outbox {
             }
         }
         let was_empty = state.pending.is_empty();
-        let start = state.consumed + state.pending.len();
-        for frame in frames {
-            match frame {
-                Frame::Text(text) => encode_frame(&mut state.pending, OPCODE_TEXT, text.as_bytes()),
-                Frame::Binary(data) => encode_frame(&mut state.pending, OPCODE_BINARY, data),
+        if was_empty {
+            if let Some(stream) = self.write_through(write) {
+                write_through(stream, &mut state, frames);
+                return true;
             }
         }
-        self.hand_over(&mut state, was_empty, write);
-        if !state.pending.is_empty() {
-            // Count the frames that did not leave at once.
-            let mut end = start;
-            for frame in frames {
-                end += encoded_len(frame.len());
-                if end > state.consumed {
-                    state.ends.push_back(end);
-                }
-            }
+        let mut end = state.consumed + state.pending.len();
+        for frame in frames {
+            encode_data_frame(&mut state.pending, frame);
+            end += encoded_len(frame.len());
+            state.ends.push_back(end);
+        }
+        if was_empty {
+            state.wake();
         }
         true
+    }
+
+    /// The stream a push may write to at once: ours, asked for, and on the connection's thread
+    /// (nothing older may be waiting either; the caller checks).
+    fn write_through(&self, write: Write) -> Option<&OwnedWriteHalf> {
+        match (&self.direct, write) {
+            (Some(direct), Write::Now) if direct.owner == thread_mark() => Some(&direct.stream),
+            _ => None,
+        }
     }
 
     /// After a push: writes at once when asked to, the stream is ours, we are on its thread and
@@ -201,18 +208,59 @@ impl Outbox {
         if !was_empty {
             return; // the writer already has bytes to write and will get to these
         }
-        if let (Some(direct), Write::Now) = (&self.direct, write) {
-            if direct.owner == thread_mark() {
-                if write_now(&direct.stream, state).is_err() {
-                    state.abort();
-                }
-                if state.pending.is_empty() && !state.closed {
-                    return;
-                }
+        if let Some(stream) = self.write_through(write) {
+            if write_now(stream, state).is_err() {
+                state.abort();
+            }
+            if state.pending.is_empty() && !state.closed {
+                return;
             }
         }
         state.wake();
     }
+}
+
+/// Encodes a packet's frames in a per-thread buffer and writes them at once (no allocation for
+/// the connection); what the socket does not take waits in `pending` for the writer.
+fn write_through(stream: &OwnedWriteHalf, state: &mut OutboxState, frames: &[Frame]) {
+    thread_local! {
+        static OUT: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    }
+    OUT.with(|out| {
+        let mut out = out.borrow_mut();
+        out.clear();
+        for frame in frames {
+            encode_data_frame(&mut out, frame);
+        }
+        let mut written = 0;
+        while written < out.len() {
+            match stream.try_write(&out[written..]) {
+                Ok(n) if n > 0 => written += n,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(_) | Err(_) => {
+                    state.abort();
+                    return;
+                }
+            }
+        }
+        if written < out.len() {
+            // `pending` was empty: its origin is this packet's first byte.
+            state.pending.extend_from_slice(&out[written..]);
+            state.consumed = written;
+            let mut end = 0;
+            for frame in frames {
+                end += encoded_len(frame.len());
+                if end > written {
+                    state.ends.push_back(end);
+                }
+            }
+            state.wake();
+        }
+        if out.capacity() > 256 * 1024 {
+            *out = BytesMut::new(); // a big packet's buffer is not kept by the thread
+        }
+    });
 }
 
 /// Writes what `pending` holds until the socket would block; frees the buffer once empty.
@@ -466,6 +514,14 @@ fn encoded_len(len: usize) -> usize {
         0..=125 => 2,
         126..=65_535 => 4,
         _ => 10,
+    }
+}
+
+/// Appends a data frame: text for Engine.IO packets, binary for attachments.
+fn encode_data_frame(dst: &mut BytesMut, frame: &Frame) {
+    match frame {
+        Frame::Text(text) => encode_frame(dst, OPCODE_TEXT, text.as_bytes()),
+        Frame::Binary(data) => encode_frame(dst, OPCODE_BINARY, data),
     }
 }
 
