@@ -446,10 +446,21 @@ fn main() {
             log(&format!("warning: only {limit} file descriptors"));
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // On the one core it is pinned to, the load generator runs everything on one thread: a
+    // multi-threaded runtime there only adds wake-ups between its threads (and CPU the server's
+    // figures would be compared against). On more cores, one worker per core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
     let code = runtime.block_on(run(cli));
     // Do not wait for stragglers (a client stuck in a close handshake): the result is out.
     std::process::exit(code);
