@@ -29,7 +29,7 @@ use actix_web::{http::header, HttpResponse};
 use tokio::net::TcpStream;
 
 use super::websocket::{
-    admit, attach, refuse, thread_mark, write_now, DirectWrite, Outbox, WsFrame, WsInput, WsLink,
+    admit, attach, refuse, thread_mark, DirectWrite, Outbox, WsFrame, WsInput, WsLink,
 };
 use crate::{
     engine::error::RequestError,
@@ -449,34 +449,50 @@ impl Future for RawWriter {
             return Poll::Ready(());
         }
         loop {
-            let mut state = this.outbox.lock();
-            if state.aborted {
-                drop(state);
-                this.shutdown(std::net::Shutdown::Both);
-                return Poll::Ready(());
+            let chunk = {
+                let mut state = this.outbox.lock();
+                if state.aborted {
+                    drop(state);
+                    this.shutdown(std::net::Shutdown::Both);
+                    return Poll::Ready(());
+                }
+                if state.pending.is_empty() {
+                    if state.closed {
+                        drop(state);
+                        return this.close(cx);
+                    }
+                    state.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                state.take_for_writer()
+            };
+            // The syscall runs without the lock: the RoomManager on another thread may go on
+            // queueing for this connection meanwhile.
+            let mut written = 0;
+            let mut failed = false;
+            while written < chunk.len() {
+                match this.write.try_write(&chunk[written..]) {
+                    Ok(n) if n > 0 => written += n,
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Ok(_) | Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
             }
-            if write_now(&this.write, &mut state).is_err() {
+            let mut state = this.outbox.lock();
+            state.writer_done(&chunk, written);
+            if failed {
                 state.abort();
                 drop(state);
                 this.shutdown(std::net::Shutdown::Both);
                 return Poll::Ready(());
             }
-            if state.pending.is_empty() {
-                if state.closed {
-                    drop(state);
-                    this.shutdown(std::net::Shutdown::Write);
-                    let mut linger = Box::pin(tokio::time::sleep(LINGER));
-                    if linger.as_mut().poll(cx).is_ready() {
-                        this.shutdown(std::net::Shutdown::Both);
-                        return Poll::Ready(());
-                    }
-                    this.linger = Some(linger);
-                    return Poll::Pending;
-                }
-                state.waker = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
             drop(state);
+            if written == chunk.len() {
+                continue;
+            }
             match this.write.as_ref().as_ref().poll_write_ready(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) => {}
@@ -487,6 +503,20 @@ impl Future for RawWriter {
                 }
             }
         }
+    }
+}
+
+impl RawWriter {
+    /// Everything up to the close frame is written: end our side, then wait for the client's.
+    fn close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.shutdown(std::net::Shutdown::Write);
+        let mut linger = Box::pin(tokio::time::sleep(LINGER));
+        if linger.as_mut().poll(cx).is_ready() {
+            self.shutdown(std::net::Shutdown::Both);
+            return Poll::Ready(());
+        }
+        self.linger = Some(linger);
+        Poll::Pending
     }
 }
 

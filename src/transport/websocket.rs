@@ -104,6 +104,9 @@ pub(crate) struct OutboxState {
     ends: VecDeque<usize>,
     /// Bytes taken out of `pending` since it was last empty.
     consumed: usize,
+    /// Bytes the writer has taken from the front of `pending` and is writing without the lock
+    /// (put back in front of `pending` if the socket does not take them all).
+    in_flight: usize,
     /// The writer waiting for bytes.
     pub(crate) waker: Option<Waker>,
     /// Nothing more is queued: a close frame is on its way, or the connection is gone.
@@ -157,7 +160,7 @@ impl Outbox {
         if opcode == OPCODE_CLOSE {
             state.closed = true;
         }
-        let was_empty = state.pending.is_empty();
+        let was_empty = state.queued() == 0;
         encode_frame(&mut state.pending, opcode, payload);
         self.hand_over(&mut state, was_empty, Write::Now);
     }
@@ -170,18 +173,18 @@ impl Outbox {
             return true; // nothing can be delivered any more; the session is closing
         }
         if let Some((max_bytes, max_frames)) = limit {
-            if state.pending.len() > max_bytes || state.ends.len() > max_frames {
+            if state.queued() > max_bytes || state.ends.len() > max_frames {
                 return false;
             }
         }
-        let was_empty = state.pending.is_empty();
+        let was_empty = state.queued() == 0;
         if was_empty {
             if let Some(stream) = self.write_through(write) {
                 write_through(stream, &mut state, frames);
                 return true;
             }
         }
-        let mut end = state.consumed + state.pending.len();
+        let mut end = state.consumed + state.queued();
         for frame in frames {
             encode_data_frame(&mut state.pending, frame);
             end += encoded_len(frame.len());
@@ -264,7 +267,7 @@ fn write_through(stream: &OwnedWriteHalf, state: &mut OutboxState, frames: &[Fra
 }
 
 /// Writes what `pending` holds until the socket would block; frees the buffer once empty.
-pub(crate) fn write_now(stream: &OwnedWriteHalf, state: &mut OutboxState) -> std::io::Result<()> {
+fn write_now(stream: &OwnedWriteHalf, state: &mut OutboxState) -> std::io::Result<()> {
     while !state.pending.is_empty() {
         match stream.try_write(&state.pending) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
@@ -283,6 +286,34 @@ impl OutboxState {
     pub(crate) fn wake(&mut self) {
         if let Some(waker) = self.waker.take() {
             waker.wake();
+        }
+    }
+
+    /// Bytes queued and not yet handed to the connection (the writer's included).
+    pub(crate) fn queued(&self) -> usize {
+        self.pending.len() + self.in_flight
+    }
+
+    /// The writer takes everything queued, to write it without the lock (pushes from other
+    /// threads then never wait for a syscall).
+    pub(crate) fn take_for_writer(&mut self) -> BytesMut {
+        self.in_flight = self.pending.len();
+        self.pending.split()
+    }
+
+    /// The writer wrote `written` bytes of `chunk`; what the socket did not take goes back in
+    /// front of what was queued meanwhile.
+    pub(crate) fn writer_done(&mut self, chunk: &[u8], written: usize) {
+        self.in_flight = 0;
+        self.consumed += written;
+        self.forget_sent();
+        if written < chunk.len() {
+            let mut rest = BytesMut::with_capacity(chunk.len() - written + self.pending.len());
+            rest.extend_from_slice(&chunk[written..]);
+            rest.extend_from_slice(&self.pending);
+            self.pending = rest;
+        } else if self.pending.is_empty() {
+            self.drained();
         }
     }
 
@@ -322,6 +353,7 @@ impl OutboxState {
         self.pending = BytesMut::new();
         self.ends = VecDeque::new();
         self.consumed = 0;
+        self.in_flight = 0;
     }
 
     pub(crate) fn abort(&mut self) {
@@ -389,7 +421,7 @@ impl WsLink {
     /// Bytes and data frames queued and not yet handed to the connection.
     pub(crate) fn backlog(&self) -> (usize, usize) {
         let state = self.outbox.lock();
-        (state.pending.len(), state.frames())
+        (state.queued(), state.frames())
     }
 
     pub(crate) fn pong(&self, data: Bytes) {
