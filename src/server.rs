@@ -46,7 +46,8 @@ use crate::{io::Shared, transport::raw, SocketIo};
 /// }
 /// ```
 pub struct Server<F> {
-    shared: Arc<Shared>,
+    /// The Socket.IO endpoints whose WebSockets this server takes over.
+    endpoints: Vec<Arc<Shared>>,
     factory: F,
     builder: actix_server::ServerBuilder,
     addrs: Vec<SocketAddr>,
@@ -61,7 +62,7 @@ impl<F> Server<F> {
     /// `io.service()` for long-polling.
     pub fn new(io: &SocketIo, factory: F) -> Self {
         Server {
-            shared: io.shared(),
+            endpoints: vec![io.shared()],
             factory,
             builder: actix_server::Server::build(),
             addrs: Vec::new(),
@@ -70,6 +71,13 @@ impl<F> Server<F> {
             request_timeout: Duration::from_secs(5),
             disconnect_timeout: Duration::from_secs(1),
         }
+    }
+
+    /// Takes over the WebSockets of another `SocketIo` mounted on the same app (at another
+    /// path), e.g. a second endpoint or an Engine.IO-only one.
+    pub fn also(mut self, io: &SocketIo) -> Self {
+        self.endpoints.push(io.shared());
+        self
     }
 
     /// Worker threads (default: one per physical core).
@@ -163,7 +171,7 @@ impl<F> Server<F> {
         let addr = listener.local_addr()?;
         self.addrs.push(addr);
         let factory = self.factory.clone();
-        let shared = self.shared.clone();
+        let endpoints: Arc<[Arc<Shared>]> = self.endpoints.clone().into();
         let (keep_alive, request_timeout, disconnect_timeout) = (
             self.keep_alive,
             self.request_timeout,
@@ -172,10 +180,10 @@ impl<F> Server<F> {
         self.builder =
             self.builder
                 .listen(format!("actix-socketio-{addr}"), listener, move || {
-                    let shared = shared.clone();
+                    let endpoints = endpoints.clone();
                     let upgrade = fn_service(
                         move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
-                            raw::accept(shared.clone(), req, framed)
+                            raw::accept(endpoints.clone(), req, framed)
                         },
                     );
                     let http = HttpService::<TcpStream, _, _>::build()

@@ -26,7 +26,7 @@ use crate::{
         payload::Payload,
         socket::{DirectRoute, Socket},
     },
-    transport::websocket::{CloseKind, WsFrame, WsInput, WsLink},
+    transport::websocket::{CloseKind, Write, WsFrame, WsInput, WsLink},
 };
 
 /// What the Engine.IO handshake request told us; shared with each socket's `Handshake`.
@@ -221,6 +221,11 @@ impl Session {
     /// drain), then closes the session; four times the limits closes it at once. One large
     /// packet on an idle connection is never refused.
     pub(crate) fn send_frames(&mut self, frames: &[Frame], ctx: &mut Context<Self>) {
+        self.send_frames_when(frames, Write::Now, ctx);
+    }
+
+    /// `send_frames`, saying when a WebSocket write should happen (see `Write`).
+    fn send_frames_when(&mut self, frames: &[Frame], write: Write, ctx: &mut Context<Self>) {
         if self.state != State::Open {
             return;
         }
@@ -233,7 +238,7 @@ impl Session {
             return;
         }
         match &self.transport {
-            Transport::WebSocket(link) => link.send_frames(frames),
+            Transport::WebSocket(link) => link.send_frames(frames, write),
             Transport::Polling => {
                 for frame in frames {
                     self.queued_bytes += frame.len();
@@ -709,7 +714,10 @@ impl Session {
             log::debug!("session {}: volatile packet dropped (busy)", self.sid);
             return;
         }
-        self.send_frames(&msg.frames, ctx);
+        // Packets that came as messages (broadcasts, emits from elsewhere, a connect
+        // handler's emits) leave with the writer, after what the session wrote itself: a
+        // separate write after the CONNECT, as the reference server's drain-paced writes do.
+        self.send_frames_when(&msg.frames, Write::Soon, ctx);
     }
 
     /// The direct route for broadcasts to this session's sockets, while it is a WebSocket.

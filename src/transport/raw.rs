@@ -41,18 +41,21 @@ use crate::{
 /// here instead of the app. A Socket.IO WebSocket is checked as on the actix-web route, then the
 /// `101` is written on the raw stream and the session takes it over; anything else is refused.
 pub(crate) async fn accept(
-    shared: Arc<Shared>,
+    endpoints: Arc<[Arc<Shared>]>,
     req: Request,
     framed: Framed<TcpStream, h1::Codec>,
 ) -> Result<(), actix_web::Error> {
     let head = req.head();
     log::debug!("{} {} (upgrade)", head.method, head.uri);
-    if !service::is_endpoint(&shared, head.uri.path()) {
+    let endpoint = endpoints
+        .iter()
+        .find(|shared| service::is_endpoint(shared, head.uri.path()));
+    let Some(shared) = endpoint.cloned() else {
         let response = HttpResponse::NotFound()
             .content_type("text/plain")
             .body("this server switches protocols only for Socket.IO WebSockets");
         return send(framed, response).await;
-    }
+    };
     let refused = |err: RequestError| {
         log::debug!("upgrade {} refused: {err:?}", head.uri);
         refuse(err)

@@ -410,12 +410,12 @@ impl WsLink {
 
     /// Queues a frame.
     pub(crate) fn send(&self, frame: Frame) {
-        self.send_frames(std::slice::from_ref(&frame));
+        self.send_frames(std::slice::from_ref(&frame), Write::Now);
     }
 
     /// Queues a packet's frames (text, then attachments) under one lock.
-    pub(crate) fn send_frames(&self, frames: &[Frame]) {
-        self.outbox.push_frames(frames, None, Write::Now);
+    pub(crate) fn send_frames(&self, frames: &[Frame], write: Write) {
+        self.outbox.push_frames(frames, None, write);
     }
 
     /// Bytes and data frames queued and not yet handed to the connection.
