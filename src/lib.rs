@@ -5,7 +5,10 @@
 //! unmodified, over WebSocket, HTTP long-polling, or polling upgraded to WebSocket.
 //!
 //! Each client session is an actix actor; application code talks to it through cheap
-//! [`Socket`] handles, so HTTP routes and realtime share one actix-web server.
+//! [`Socket`] handles, so HTTP routes and realtime share one actix-web server. Mount the
+//! endpoint on an `App` with `io.service()` and serve it with actix-web's `HttpServer` (as
+//! below) or with [`Server`], which is the same but lets each WebSocket leave the HTTP
+//! machinery after its handshake (about a third of the memory per connection).
 //!
 //! ```no_run
 //! use std::time::Duration;
