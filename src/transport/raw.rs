@@ -154,8 +154,6 @@ struct Decoder {
     max_payload: usize,
     /// A fragmented message being put together: its opcode and what has come so far.
     message: Option<(u8, BytesMut)>,
-    /// Bytes the frame at the front of `buf` needs in all (0: unknown yet).
-    want: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -212,8 +210,8 @@ impl RawFrames {
                 }
                 Poll::Ready(Ok(())) if filled == 0 => Poll::Ready(false),
                 Poll::Ready(Ok(())) => {
-                    // A frame known to be large gets its room at once.
-                    buf.reserve(self.decoder.want.saturating_sub(buf.len()).max(filled));
+                    // Grows with what arrives, never with what a header announces: a client
+                    // announcing max_payload and sending a byte must not cost max_payload.
                     buf.extend_from_slice(&scratch[..filled]);
                     Poll::Ready(true)
                 }
@@ -232,16 +230,14 @@ impl Decoder {
             buf: BytesMut::from(early),
             max_payload,
             message: None,
-            want: 0,
         }
     }
 
-    /// The next whole frame in `buf`, if there is one (`want` says how much is missing).
+    /// The next whole frame in `buf`, if there is one.
     fn parse(&mut self) -> Option<WsFrame> {
         loop {
             let buf = &self.buf;
             if buf.len() < 2 {
-                self.want = 0;
                 return None;
             }
             let (first, second) = (buf[0], buf[1]);
@@ -275,7 +271,6 @@ impl Decoder {
                 _ => 0,
             };
             if buf.len() < 2 + extra {
-                self.want = 0;
                 return None;
             }
             let len = match extra {
@@ -293,10 +288,8 @@ impl Decoder {
             let len = len as usize; // at most max_payload
             let header = 2 + extra + 4;
             if buf.len() < header + len {
-                self.want = header + len;
                 return None;
             }
-            self.want = 0;
             let mask = [
                 buf[header - 4],
                 buf[header - 3],
@@ -663,10 +656,12 @@ mod tests {
     }
 
     #[test]
-    fn asks_for_the_whole_frame_at_once() {
-        let bytes = client_frame(0x82, &[0; 5000], MASK);
+    fn keeps_a_partial_frame_until_the_rest_comes() {
+        let bytes = client_frame(0x82, &[9; 5000], MASK);
         let mut dec = decoder(&bytes[..100], 10_000);
         assert!(dec.parse().is_none());
-        assert_eq!(dec.want, bytes.len());
+        assert_eq!(dec.buf.len(), 100, "only what arrived is held");
+        dec.buf.extend_from_slice(&bytes[100..]);
+        assert!(matches!(dec.parse(), Some(WsFrame::Binary(b)) if b.len() == 5000));
     }
 }
