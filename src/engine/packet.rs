@@ -1,8 +1,6 @@
 //! Engine.IO v4 codec: one packet per WebSocket frame, or several joined by `\x1e` in a polling body.
 //! Pure functions; the session decides what a packet means.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -52,11 +50,11 @@ impl Frame {
     }
 
     /// One Socket.IO packet as frames: its text as a message packet, then its attachments.
-    pub fn packet(text: &str, attachments: Vec<Bytes>) -> Arc<[Frame]> {
+    pub fn packet(text: &str, attachments: Vec<Bytes>) -> Vec<Frame> {
         let mut frames = Vec::with_capacity(1 + attachments.len());
         frames.push(Frame::message(text));
         frames.extend(attachments.into_iter().map(Frame::Binary));
-        frames.into()
+        frames
     }
 
     /// A control packet with no data (`1`, `2`, `6`...).

@@ -129,7 +129,8 @@ impl BroadcastOperator {
         let text = packet::encode_event(self.ns.name(), None, event, &args, attachments.len());
         manager.do_send(Broadcast {
             selector: self.selector.clone(),
-            frames: Frame::packet(&text, attachments),
+            // Encoded once, shared by every recipient.
+            frames: Frame::packet(&text, attachments).into(),
             volatile: self.volatile,
         });
         Ok(())

@@ -220,7 +220,7 @@ impl Socket {
         self.inner.session.do_send(Outgoing {
             nsp: self.inner.nsp.clone(),
             socket_id: Some(self.inner.id.clone()),
-            frames,
+            frames: frames.into(),
             volatile,
             counted: Some(self.clone()),
         });

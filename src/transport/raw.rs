@@ -1,7 +1,7 @@
 //! WebSocket on the raw TCP stream, for connections accepted by [`crate::Server`]: once the
 //! `101 Switching Protocols` is decided, the HTTP dispatcher and its buffers are gone, the
 //! session reads frames straight from the socket (`RawFrames`) and writes into its outbox, which
-//! goes to the socket at once when it can (see `Outbox::hand_over`) or through `RawWriter`.
+//! goes to the socket at once when it can (see `Outbox::push_frames`) or through `RawWriter`.
 //! An idle connection holds no read or write buffer.
 
 use std::{
@@ -516,30 +516,29 @@ impl RawWriter {
     }
 }
 
-/// Bytes of a client frame as a browser would send it, for tests.
-#[cfg(test)]
-pub(crate) fn client_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut out = vec![first];
-    let len = payload.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= usize::from(u16::MAX) {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+
+    /// Bytes of a client frame as a browser would send it, for tests.
+    fn client_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+        let mut out = vec![first];
+        let len = payload.len();
+        if len < 126 {
+            out.push(0x80 | len as u8);
+        } else if len <= usize::from(u16::MAX) {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+        out
+    }
 
     fn decoder(bytes: &[u8], max_payload: usize) -> Decoder {
         Decoder::new(bytes, max_payload)

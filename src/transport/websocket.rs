@@ -20,7 +20,7 @@ use actix_web::{
     web, FromRequest, HttpRequest, HttpResponse,
 };
 use actix_ws::{AggregatedMessage, ProtocolError};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use futures_util::{Stream, StreamExt};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -98,9 +98,11 @@ pub(crate) struct DirectWrite {
 pub(crate) struct OutboxState {
     /// Encoded frames not yet handed to the connection.
     pub(crate) pending: BytesMut,
-    /// Where each data frame still (partly) in `pending` ends, counted from `consumed`'s
-    /// origin: their number is the backlog in frames. Empty, without allocation, while frames
-    /// leave as soon as they are queued.
+    /// Where the last data frame queued ends, counted from `consumed`'s origin; it is still
+    /// (partly) queued while past `consumed`.
+    last_end: usize,
+    /// Where each earlier data frame still (partly) queued ends: with `last_end`, the backlog in
+    /// frames. Empty, without allocation, while each frame leaves before the next comes.
     ends: VecDeque<usize>,
     /// Bytes taken out of `pending` since it was last empty.
     consumed: usize,
@@ -151,7 +153,7 @@ impl Outbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a close frame (nothing after it) or a pong.
+    /// Queues a close frame (nothing after it) or a pong, for the writer.
     fn push_control(&self, opcode: u8, payload: &[u8]) {
         let mut state = self.lock();
         if state.closed {
@@ -160,9 +162,8 @@ impl Outbox {
         if opcode == OPCODE_CLOSE {
             state.closed = true;
         }
-        let was_empty = state.queued() == 0;
         encode_frame(&mut state.pending, opcode, payload);
-        self.hand_over(&mut state, was_empty, Write::Now);
+        state.wake();
     }
 
     /// Queues a packet's frames under one lock, unless the backlog is already over `limit`
@@ -173,7 +174,7 @@ impl Outbox {
             return true; // nothing can be delivered any more; the session is closing
         }
         if let Some((max_bytes, max_frames)) = limit {
-            if state.queued() > max_bytes || state.ends.len() > max_frames {
+            if state.queued() > max_bytes || state.frames() > max_frames {
                 return false;
             }
         }
@@ -184,12 +185,11 @@ impl Outbox {
                 return true;
             }
         }
-        let mut end = state.consumed + state.queued();
+        let start = state.consumed + state.queued();
         for frame in frames {
             encode_data_frame(&mut state.pending, frame);
-            end += encoded_len(frame.len());
-            state.ends.push_back(end);
         }
+        state.note_frames(start, frames);
         if was_empty {
             state.wake();
         }
@@ -203,23 +203,6 @@ impl Outbox {
             (Some(direct), Write::Now) if direct.owner == thread_mark() => Some(&direct.stream),
             _ => None,
         }
-    }
-
-    /// After a push: writes at once when asked to, the stream is ours, we are on its thread and
-    /// nothing older is waiting (one syscall, no task switch); otherwise wakes the writer.
-    fn hand_over(&self, state: &mut OutboxState, was_empty: bool, write: Write) {
-        if !was_empty {
-            return; // the writer already has bytes to write and will get to these
-        }
-        if let Some(stream) = self.write_through(write) {
-            if write_now(stream, state).is_err() {
-                state.abort();
-            }
-            if state.pending.is_empty() && !state.closed {
-                return;
-            }
-        }
-        state.wake();
     }
 }
 
@@ -251,34 +234,13 @@ fn write_through(stream: &OwnedWriteHalf, state: &mut OutboxState, frames: &[Fra
             // `pending` was empty: its origin is this packet's first byte.
             state.pending.extend_from_slice(&out[written..]);
             state.consumed = written;
-            let mut end = 0;
-            for frame in frames {
-                end += encoded_len(frame.len());
-                if end > written {
-                    state.ends.push_back(end);
-                }
-            }
+            state.note_frames(0, frames);
             state.wake();
         }
         if out.capacity() > 256 * 1024 {
             *out = BytesMut::new(); // a big packet's buffer is not kept by the thread
         }
     });
-}
-
-/// Writes what `pending` holds until the socket would block; frees the buffer once empty.
-fn write_now(stream: &OwnedWriteHalf, state: &mut OutboxState) -> std::io::Result<()> {
-    while !state.pending.is_empty() {
-        match stream.try_write(&state.pending) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => state.advance(n),
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    state.drained();
-    Ok(())
 }
 
 impl OutboxState {
@@ -317,13 +279,6 @@ impl OutboxState {
         }
     }
 
-    /// `n` bytes of `pending` have been written to the connection.
-    pub(crate) fn advance(&mut self, n: usize) {
-        self.pending.advance(n);
-        self.consumed += n;
-        self.forget_sent();
-    }
-
     /// Up to `max` bytes from the front of `pending`, for the HTTP dispatcher to write.
     fn take_front(&mut self, max: usize) -> Bytes {
         if self.pending.len() <= max {
@@ -345,13 +300,30 @@ impl OutboxState {
 
     /// Data frames queued and not yet (wholly) handed to the connection.
     pub(crate) fn frames(&self) -> usize {
-        self.ends.len()
+        self.ends.len() + usize::from(self.last_end > self.consumed)
+    }
+
+    /// Counts the data frames just queued, the first starting at `start`; those already
+    /// written (`consumed`) are not.
+    fn note_frames(&mut self, start: usize, frames: &[Frame]) {
+        let mut end = start;
+        for frame in frames {
+            end += encoded_len(frame.len());
+            if end <= self.consumed {
+                continue;
+            }
+            if self.last_end > self.consumed {
+                self.ends.push_back(self.last_end);
+            }
+            self.last_end = end;
+        }
     }
 
     /// Everything queued has been handed over: an idle connection keeps no buffer.
     pub(crate) fn drained(&mut self) {
         self.pending = BytesMut::new();
         self.ends = VecDeque::new();
+        self.last_end = 0;
         self.consumed = 0;
         self.in_flight = 0;
     }
@@ -881,6 +853,33 @@ mod tests {
             &close_code(CloseKind::TooBig).to_be_bytes(),
         );
         assert_eq!(&dst[..], &[0x88, 2, 0x03, 0xf1]);
+    }
+
+    #[test]
+    fn counts_the_frames_not_yet_handed_over() {
+        let outbox = Outbox::new(None, &[]);
+        let frame = Frame::message("x".repeat(98).as_str()); // 99 bytes + 2 of header
+        for _ in 0..3 {
+            assert!(outbox.push_frames(
+                std::slice::from_ref(&frame),
+                Some((1 << 20, 10)),
+                Write::Soon
+            ));
+        }
+        let mut state = outbox.lock();
+        assert_eq!((state.queued(), state.frames()), (303, 3));
+        // Half of the second frame goes: two are left, the first of them partly.
+        let _ = state.take_front(150);
+        assert_eq!((state.queued(), state.frames()), (153, 2));
+        let _ = state.take_front(60);
+        assert_eq!((state.queued(), state.frames()), (93, 1));
+        // A fourth frame queued behind the partly written third.
+        drop(state);
+        assert!(outbox.push_frames(std::slice::from_ref(&frame), None, Write::Soon));
+        let mut state = outbox.lock();
+        assert_eq!(state.frames(), 2);
+        let _ = state.take_front(1000);
+        assert_eq!((state.queued(), state.frames()), (0, 0));
     }
 
     #[test]

@@ -54,6 +54,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Records an answered round trip of client `i` if it lies inside the measured window.
+    pub fn record_round_trip(&self, i: usize, sent_at: Instant, start: Instant, end: Instant) {
+        let done = Instant::now();
+        if sent_at >= start && done <= end {
+            self.stats.record(i, (done - sent_at).as_micros() as u64);
+        }
+    }
+
     pub fn error(&self, what: impl FnOnce() -> String) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut first = self.first_error.lock().unwrap();
@@ -334,10 +342,7 @@ async fn ws_client(i: usize, mut env: Env, permit: OwnedSemaphorePermit) {
                             }
                         }
                         Reply::Ack => {
-                            let done = Instant::now();
-                            if sent_at >= start && done <= end {
-                                shared.stats.record(i, (done - sent_at).as_micros() as u64);
-                            }
+                            shared.record_round_trip(i, sent_at, start, end);
                             break;
                         }
                         Reply::BadPayload => {

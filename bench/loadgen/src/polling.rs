@@ -144,10 +144,7 @@ async fn client(i: usize, mut env: Env, permit: OwnedSemaphorePermit) {
                     }
                     Event::Packet(packet) => match classify(&packet, id, &shared.ack_tail) {
                         Reply::Ack => {
-                            let done = Instant::now();
-                            if sent_at >= start && done <= end {
-                                shared.stats.record(i, (done - sent_at).as_micros() as u64);
-                            }
+                            shared.record_round_trip(i, sent_at, start, end);
                             break;
                         }
                         Reply::BadPayload => {
