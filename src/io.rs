@@ -13,6 +13,7 @@ use actix::Addr;
 use actix_web::web::ServiceConfig;
 
 use crate::{
+    adapter::Adapter,
     config::Config,
     engine::session::{CloseSession, Session},
     reason::DisconnectReason,
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) pending_acks: AtomicUsize,
     /// Non-empty rooms across all namespaces (private per-socket rooms included).
     pub(crate) rooms: Arc<AtomicUsize>,
+    /// The cluster adapter, when this server is one node of several.
+    adapter: std::sync::OnceLock<Arc<dyn Adapter>>,
 }
 
 impl Shared {
@@ -176,6 +179,7 @@ impl SocketIo {
                 open_sessions: AtomicUsize::new(0),
                 pending_acks: AtomicUsize::new(0),
                 rooms: Arc::new(AtomicUsize::new(0)),
+                adapter: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -198,7 +202,8 @@ impl SocketIo {
         } else {
             format!("/{name}")
         };
-        self.shared
+        let ns = self
+            .shared
             .namespaces
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -210,7 +215,34 @@ impl SocketIo {
                     self.shared.rooms.clone(),
                 )
             })
-            .clone()
+            .clone();
+        if let Some(adapter) = self.shared.adapter.get() {
+            ns.install_adapter(adapter);
+        }
+        ns
+    }
+
+    /// Makes this server one node of a cluster: broadcasts, room changes, acks, socket fetches
+    /// and server-side events then reach the other nodes through `adapter` (e.g.
+    /// [`RedisAdapter`](crate::adapter::RedisAdapter)). Set it once, before serving; a second
+    /// call is ignored (returns false). Without it the server is a single node.
+    pub fn set_adapter(&self, adapter: impl Adapter) -> bool {
+        let adapter: Arc<dyn Adapter> = Arc::new(adapter);
+        if self.shared.adapter.set(adapter.clone()).is_err() {
+            return false;
+        }
+        let namespaces: Vec<Namespace> = self
+            .shared
+            .namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for ns in namespaces {
+            ns.install_adapter(&adapter);
+        }
+        true
     }
 
     /// The configuration in force.

@@ -58,6 +58,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod adapter;
 pub mod config;
 pub mod engine;
 mod io;

@@ -306,19 +306,21 @@ impl Handler<Fetch> for RoomManager {
     }
 }
 
-/// Every room with its member count, private per-socket rooms left out.
+/// Every room with its member count; private per-socket rooms only when asked for.
 #[derive(Message)]
 #[rtype(result = "Vec<(String, usize)>")]
-pub(crate) struct AllRooms;
+pub(crate) struct AllRooms {
+    pub(crate) private: bool,
+}
 
 impl Handler<AllRooms> for RoomManager {
     type Result = MessageResult<AllRooms>;
 
-    fn handle(&mut self, _: AllRooms, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: AllRooms, _: &mut Context<Self>) -> Self::Result {
         let mut rooms: Vec<(String, usize)> = self
             .rooms
             .iter()
-            .filter(|(room, _)| !self.is_private(room))
+            .filter(|(room, _)| msg.private || !self.is_private(room))
             .map(|(room, members)| (room.to_string(), members.len()))
             .collect();
         rooms.sort();

@@ -2,21 +2,30 @@
 //! RoomManager and its broadcast operators. The registry is read on each CONNECT.
 
 use std::{
+    collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, OnceLock, RwLock,
     },
+    time::Duration,
 };
 
 use actix::{Actor, Addr};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::{
-    rooms::{AllRooms, LeaveReason, Register, RoomManager, Unregister},
+    adapter::{Adapter, ClusterError, ServerAck},
+    engine::packet::Frame,
+    rooms::{
+        AllRooms, Broadcast, Fetch, Join, Leave, LeaveReason, Register, Room, RoomManager,
+        Selector, Unregister,
+    },
     socket::{
         error::{ConnectError, EmitError},
         operator::{BroadcastOperator, IntoRooms},
+        packet::{self, RESERVED_EVENTS},
         payload::Payload,
         socket::Socket,
     },
@@ -26,6 +35,7 @@ type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 type Middleware = Arc<dyn Fn(&Socket) -> Result<(), ConnectError> + Send + Sync>;
 type JoinHook = Arc<dyn Fn(&Socket, &str) + Send + Sync>;
 type LeaveHook = Arc<dyn Fn(&Socket, &str, LeaveReason) + Send + Sync>;
+type ServerHandler = Arc<dyn Fn(Payload, Option<ServerAck>) + Send + Sync>;
 
 /// Join and leave hooks, run by the RoomManager as it applies each change.
 #[derive(Default)]
@@ -66,6 +76,8 @@ pub(crate) struct NamespaceInner {
     sockets: AtomicUsize,
     max_rooms_per_socket: usize,
     rooms_counter: Arc<AtomicUsize>,
+    adapter: OnceLock<Arc<dyn Adapter>>,
+    server_handlers: RwLock<HashMap<String, ServerHandler>>,
 }
 
 /// A namespace (`/`, `/admin`...): where handlers for its sockets are registered, and the
@@ -91,6 +103,8 @@ impl Namespace {
                 sockets: AtomicUsize::new(0),
                 max_rooms_per_socket,
                 rooms_counter,
+                adapter: OnceLock::new(),
+                server_handlers: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -226,8 +240,181 @@ impl Namespace {
     /// Every room with its member count, without the private per-socket rooms; sorted by name.
     pub async fn all_rooms(&self) -> Vec<(String, usize)> {
         match self.manager() {
-            Some(manager) => manager.send(AllRooms).await.unwrap_or_default(),
+            Some(manager) => manager
+                .send(AllRooms { private: false })
+                .await
+                .unwrap_or_default(),
             None => Vec::new(),
+        }
+    }
+
+    /// Targets this node's sockets only, whatever adapter is installed (`io.local` in Node).
+    pub fn local(&self) -> BroadcastOperator {
+        self.all().local()
+    }
+
+    /// How many nodes serve this namespace, this one included (1 without an adapter).
+    pub async fn server_count(&self) -> Result<usize, ClusterError> {
+        match self.adapter() {
+            Some(adapter) => adapter.server_count(self.name()).await,
+            None => Ok(1),
+        }
+    }
+
+    /// Every room name across the cluster: this node's rooms (private per-socket rooms left
+    /// out) and the other nodes' (as they report them; Node.js nodes include their sockets'
+    /// private rooms), sorted, each once. Without an adapter, this node's rooms.
+    pub async fn cluster_rooms(&self) -> Result<Vec<String>, ClusterError> {
+        let mut rooms: Vec<String> = self.all_rooms().await.into_iter().map(|(r, _)| r).collect();
+        if let Some(adapter) = self.adapter() {
+            rooms.extend(adapter.all_rooms(self.name()).await?);
+        }
+        rooms.sort();
+        rooms.dedup();
+        Ok(rooms)
+    }
+
+    /// Registers the handler for a server-side event that other nodes send with
+    /// `server_side_emit` (`io.on(event, ...)` for `io.serverSideEmit` in Node). The handler
+    /// gets the arguments and, when the sender waits for answers, the means to answer.
+    pub fn on_server_side_emit<F>(&self, event: impl Into<String>, handler: F) -> &Self
+    where
+        F: Fn(Payload, Option<ServerAck>) + Send + Sync + 'static,
+    {
+        self.inner
+            .server_handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(event.into(), Arc::new(handler));
+        self
+    }
+
+    /// Sends an event with one argument to the other nodes' server-side handlers (never to
+    /// clients, never to this node). Without an adapter there is nobody to hear it.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.server_side_emit_payload(event, Payload::new().arg(data)?)
+    }
+
+    /// `server_side_emit` with any arguments (JSON; binary ones travel as Node's Buffer JSON).
+    pub fn server_side_emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        if RESERVED_EVENTS.contains(&event) {
+            return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        if let Some(adapter) = self.adapter() {
+            adapter.server_side_emit(self.name(), event, &payload);
+        }
+        Ok(())
+    }
+
+    /// Sends an event to the other nodes' server-side handlers and collects one answer per
+    /// node within `timeout`; [`ClusterError::Timeout`] when some node did not answer.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, ClusterError> {
+        match self.adapter() {
+            Some(adapter) => {
+                adapter
+                    .server_side_emit_with_ack(self.name(), event, &payload, timeout)
+                    .await
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) fn adapter(&self) -> Option<&Arc<dyn Adapter>> {
+        self.inner.adapter.get()
+    }
+
+    /// Links the namespace to the cluster (once; later adapters are ignored).
+    pub(crate) fn install_adapter(&self, adapter: &Arc<dyn Adapter>) {
+        if self.inner.adapter.set(adapter.clone()).is_ok() {
+            adapter.attach(self);
+        }
+    }
+
+    /// An event another node broadcast: delivered to this node's selected sockets, if any
+    /// socket ever connected here (otherwise there is nobody to deliver to).
+    pub(crate) fn deliver_from_cluster(
+        &self,
+        selector: Selector,
+        event: &str,
+        payload: Payload,
+        volatile: bool,
+    ) -> Result<(), EmitError> {
+        if RESERVED_EVENTS.contains(&event) {
+            return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        let Some(manager) = self.inner.manager.get() else {
+            return Ok(());
+        };
+        let (args, attachments) = payload.into_parts();
+        let text = packet::encode_event(self.name(), None, event, &args, attachments.len());
+        manager.do_send(Broadcast {
+            selector,
+            frames: Frame::packet(&text, attachments).into(),
+            volatile,
+        });
+        Ok(())
+    }
+
+    /// This node's selected sockets (for requests from other nodes).
+    pub(crate) async fn local_sockets(&self, selector: Selector) -> Vec<Socket> {
+        match self.inner.manager.get() {
+            Some(manager) => manager.send(Fetch { selector }).await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every room of this node, private per-socket rooms included (what a Node.js node
+    /// answers to "all rooms").
+    pub(crate) async fn local_room_names(&self) -> Vec<String> {
+        match self.inner.manager.get() {
+            Some(manager) => manager
+                .send(AllRooms { private: true })
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(room, _)| room)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn local_join(&self, selector: Selector, rooms: Vec<Room>) {
+        if let Some(manager) = self.inner.manager.get() {
+            manager.do_send(Join { selector, rooms });
+        }
+    }
+
+    pub(crate) fn local_leave(&self, selector: Selector, rooms: Vec<Room>) {
+        if let Some(manager) = self.inner.manager.get() {
+            manager.do_send(Leave { selector, rooms });
+        }
+    }
+
+    /// Runs the server-side handler for an event from another node (unknown events are
+    /// ignored, as in Node; a panicking handler is logged).
+    pub(crate) fn run_server_side(&self, event: &str, payload: Payload, ack: Option<ServerAck>) {
+        let handler = self
+            .inner
+            .server_handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(event)
+            .cloned();
+        let Some(handler) = handler else {
+            log::debug!("no server-side handler for {event:?} on {}", self.name());
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| handler(payload, ack))).is_err() {
+            log::error!("the server-side handler for {event:?} panicked");
         }
     }
 

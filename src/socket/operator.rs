@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::{
+    adapter::{ClusterError, RemoteSocket, Selection},
     engine::packet::Frame,
     rooms::{Broadcast, Fetch, Join, Leave, Room, Selector},
     socket::{
@@ -71,6 +72,7 @@ pub struct BroadcastOperator {
     selector: Selector,
     volatile: bool,
     timeout: Option<Duration>,
+    local: bool,
 }
 
 impl BroadcastOperator {
@@ -80,7 +82,27 @@ impl BroadcastOperator {
             selector: Selector::default(),
             volatile: false,
             timeout: None,
+            local: false,
         }
+    }
+
+    /// The selection as nodes tell each other (excluded socket ids are rooms too).
+    fn selection(&self) -> Selection {
+        let names = |rooms: &[Room]| rooms.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        let mut except = names(&self.selector.except_rooms);
+        except.extend(self.selector.except_ids.iter().map(|id| id.to_string()));
+        Selection {
+            rooms: names(&self.selector.rooms),
+            except,
+        }
+    }
+
+    /// The cluster adapter, unless this operation stays on this node.
+    fn cluster(&self) -> Option<&std::sync::Arc<dyn crate::adapter::Adapter>> {
+        if self.local {
+            return None;
+        }
+        self.ns.adapter()
     }
 
     pub(crate) fn excluding_socket(mut self, id: Arc<str>) -> Self {
@@ -106,6 +128,12 @@ impl BroadcastOperator {
         self
     }
 
+    /// Keeps the operation on this node: other nodes of a cluster are not involved.
+    pub fn local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
     /// How long `emit_with_ack` waits for the answers.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -117,10 +145,20 @@ impl BroadcastOperator {
         self.emit_payload(event, Payload::new().arg(data)?)
     }
 
-    /// Emits an event with any arguments to every selected socket; encoded once for all.
+    /// Emits an event with any arguments to every selected socket (on every node, with an
+    /// adapter); encoded once for all of this node's.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         if RESERVED_EVENTS.contains(&event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        if let Some(adapter) = self.cluster() {
+            adapter.broadcast(
+                self.ns.name(),
+                &self.selection(),
+                event,
+                &payload,
+                self.volatile,
+            );
         }
         let Some(manager) = self.ns.manager() else {
             return Ok(()); // no socket has ever connected
@@ -137,7 +175,9 @@ impl BroadcastOperator {
     }
 
     /// Emits to every selected socket and collects each one's acknowledgement (or why none came
-    /// within the timeout), as `(socket id, answer)` pairs.
+    /// within the timeout), as `(socket id, answer)` pairs. With an adapter, the sockets of the
+    /// other nodes answer too: their pairs come after this node's, with an empty id (the
+    /// adapter protocol does not carry it) and only the first argument of each answer.
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -157,21 +197,60 @@ impl BroadcastOperator {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
         let timeout = self.timeout.unwrap_or(DEFAULT_ACK_TIMEOUT);
+        let remote = self.cluster().map(|adapter| {
+            adapter.broadcast_with_ack(self.ns.name(), &self.selection(), event, &payload, timeout)
+        });
         let sockets = self.fetch_sockets().await;
-        let answers = join_all(
+        let local = join_all(
             sockets
                 .iter()
                 .map(|socket| socket.emit_payload_with_ack(event, payload.clone(), timeout)),
-        )
-        .await;
-        Ok(sockets
+        );
+        let (answers, remote) = match remote {
+            Some(remote) => {
+                let (answers, remote) = futures_util::future::join(local, remote).await;
+                (answers, Some(remote))
+            }
+            None => (local.await, None),
+        };
+        let mut out: Vec<(String, Result<Payload, AckError>)> = sockets
             .iter()
             .map(|s| s.id().to_owned())
             .zip(answers)
-            .collect())
+            .collect();
+        if let Some(remote) = remote {
+            if remote.silent_nodes > 0 {
+                log::warn!(
+                    "emit_with_ack({event:?}): {} node(s) did not answer in time",
+                    remote.silent_nodes
+                );
+            }
+            out.extend(remote.answers.into_iter().map(|a| (String::new(), a)));
+        }
+        Ok(out)
     }
 
-    /// Handles of the selected sockets (with their ids, rooms and data).
+    /// The selected sockets across the cluster (this node's included, with their local
+    /// handle): id, rooms, data and handshake as each node reports them
+    /// (`io.fetchSockets()` in Node). Without an adapter, this node's sockets.
+    pub async fn fetch_remote_sockets(&self) -> Result<Vec<RemoteSocket>, ClusterError> {
+        let remote = self
+            .cluster()
+            .map(|adapter| adapter.fetch_sockets(&self.ns, &self.selection()));
+        let mut out: Vec<RemoteSocket> = self
+            .fetch_sockets()
+            .await
+            .into_iter()
+            .map(RemoteSocket::local)
+            .collect();
+        if let Some(remote) = remote {
+            out.extend(remote.await?);
+        }
+        Ok(out)
+    }
+
+    /// Handles of the selected sockets on this node (with their ids, rooms and data); see
+    /// [`BroadcastOperator::fetch_remote_sockets`] for the whole cluster.
     pub async fn fetch_sockets(&self) -> Vec<Socket> {
         let Some(manager) = self.ns.manager() else {
             return Vec::new();
@@ -184,28 +263,42 @@ impl BroadcastOperator {
             .unwrap_or_default()
     }
 
-    /// Makes every selected socket join these rooms.
+    /// Makes every selected socket (on every node, with an adapter) join these rooms.
     pub fn sockets_join(&self, rooms: impl IntoRooms) {
+        let rooms = rooms.into_rooms();
+        if let Some(adapter) = self.cluster() {
+            let names: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
+            adapter.add_sockets(self.ns.name(), &self.selection(), &names);
+        }
         if let Some(manager) = self.ns.manager() {
             manager.do_send(Join {
                 selector: self.selector.clone(),
-                rooms: rooms.into_rooms(),
+                rooms,
             });
         }
     }
 
-    /// Makes every selected socket leave these rooms.
+    /// Makes every selected socket (on every node, with an adapter) leave these rooms.
     pub fn sockets_leave(&self, rooms: impl IntoRooms) {
+        let rooms = rooms.into_rooms();
+        if let Some(adapter) = self.cluster() {
+            let names: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
+            adapter.del_sockets(self.ns.name(), &self.selection(), &names);
+        }
         if let Some(manager) = self.ns.manager() {
             manager.do_send(Leave {
                 selector: self.selector.clone(),
-                rooms: rooms.into_rooms(),
+                rooms,
             });
         }
     }
 
-    /// Disconnects every selected socket from the namespace (`close`: their whole connection).
+    /// Disconnects every selected socket (on every node, with an adapter) from the namespace
+    /// (`close`: their whole connection).
     pub async fn disconnect_sockets(&self, close: bool) {
+        if let Some(adapter) = self.cluster() {
+            adapter.disconnect_sockets(self.ns.name(), &self.selection(), close);
+        }
         for socket in self.fetch_sockets().await {
             if close {
                 socket.close_connection();
