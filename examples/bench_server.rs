@@ -3,7 +3,8 @@
 //! Contract, namespace `/`: `echo` with one argument → ack with it when the client asked for an
 //! ack, else emit `echo` with it back to the sender; `join` (room) → join, ack with the room name;
 //! `broadcast` (room, payload) → `to(room).emit("broadcast", payload)`, the sender included when
-//! it is a member. Environment: `HOST` (127.0.0.1), `PORT` (3000; 0 = ephemeral), `WORKERS` (1).
+//! it is a member. Environment: `HOST` (127.0.0.1), `PORT` (3000; 0 = ephemeral), `WORKERS` (1),
+//! `REDIS_URL` (when set, the node joins a cluster through the Redis adapter).
 //! The first stdout line is `LISTENING <addr>` once the socket is bound.
 
 use std::io::Write;
@@ -63,6 +64,12 @@ async fn main() -> std::io::Result<()> {
 
     let io = SocketIo::new(Config::default());
     io.ns("/", on_connect);
+    #[cfg(feature = "redis")]
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let adapter =
+            actix_socketio::adapter::RedisAdapter::new(&url).map_err(std::io::Error::other)?;
+        io.set_adapter(adapter);
+    }
 
     // SERVER=http serves through actix-web's HttpServer instead (WebSockets via actix-ws), to
     // compare the two.

@@ -4,7 +4,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_socketio::{AckSender, Event, LeaveReason, Namespace, Socket, SocketIo};
+use std::collections::BTreeMap;
+
+use actix_socketio::{
+    adapter::RemoteSocket, AckSender, Event, LeaveReason, Namespace, Socket, SocketIo,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -25,6 +29,29 @@ fn name_of(socket: &Socket) -> String {
 
 fn user(socket: &Socket) -> Value {
     json!({ "id": socket.id(), "name": name_of(socket) })
+}
+
+/// A user anywhere in the cluster (its node reported its data).
+fn remote_user(socket: &RemoteSocket) -> Value {
+    let name = socket.data()["name"].as_str().unwrap_or("guest");
+    json!({ "id": socket.id(), "name": name })
+}
+
+/// The room's members on every node (this node's alone if the others do not answer).
+async fn members_of(ns: &Namespace, room: &str) -> Vec<RemoteSocket> {
+    match ns.to(room).fetch_remote_sockets().await {
+        Ok(sockets) => sockets,
+        Err(err) => {
+            log::warn!("room {room}: other nodes did not answer ({err}); listing this node's");
+            ns.to(room)
+                .local()
+                .fetch_sockets()
+                .await
+                .into_iter()
+                .map(RemoteSocket::from)
+                .collect()
+        }
+    }
 }
 
 /// A default nickname derived from the socket id: `guest-` and four hex digits.
@@ -122,9 +149,14 @@ fn on_connect(ns: &Namespace, socket: Socket) {
         let ack = event.take_ack();
         let namespace = namespace.clone();
         actix::spawn(async move {
-            let rooms: Vec<Value> = namespace
-                .all_rooms()
-                .await
+            // Counted from every node's sockets, each one's private room left out.
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for socket in members_of_all(&namespace).await {
+                for room in socket.rooms().iter().filter(|r| *r != socket.id()) {
+                    *counts.entry(room.clone()).or_default() += 1;
+                }
+            }
+            let rooms: Vec<Value> = counts
                 .into_iter()
                 .map(|(name, members)| json!({ "name": name, "members": members }))
                 .collect();
@@ -140,6 +172,21 @@ fn on_connect(ns: &Namespace, socket: Socket) {
         });
         let _ = namespace.emit("presence", &notice);
     });
+}
+
+/// Every socket of the namespace on every node (this node's alone if the others do not answer).
+async fn members_of_all(ns: &Namespace) -> Vec<RemoteSocket> {
+    match ns.all().fetch_remote_sockets().await {
+        Ok(sockets) => sockets,
+        Err(err) => {
+            log::warn!("other nodes did not answer ({err}); listing this node's rooms");
+            ns.fetch_sockets()
+                .await
+                .into_iter()
+                .map(RemoteSocket::from)
+                .collect()
+        }
+    }
 }
 
 fn on_nick(socket: Socket, mut event: Event) {
@@ -167,19 +214,17 @@ fn on_join(ns: &Namespace, socket: Socket, mut event: Event) {
     };
     let ns = ns.clone();
     actix::spawn(async move {
-        // A socket's private room is named by its id: joining it would read its direct messages.
-        let current = ns.to(room.as_str()).fetch_sockets().await;
+        // A socket's private room is named by its id: joining it would read its direct messages
+        // (on whichever node that socket is).
+        let current = members_of(&ns, &room).await;
         if current.iter().any(|s| s.id() == room) {
             return refuse(ack, "that room name is reserved");
         }
         socket.join(room.as_str());
-        let members: Vec<Value> = ns
-            .to(room.as_str())
-            .fetch_sockets()
-            .await
-            .iter()
-            .map(user)
-            .collect();
+        let mut members: Vec<Value> = current.iter().map(remote_user).collect();
+        if !current.iter().any(|s| s.id() == socket.id()) {
+            members.push(user(&socket));
+        }
         ok(ack, json!({ "ok": true, "room": room, "members": members }));
     });
 }
@@ -247,7 +292,7 @@ fn on_direct(ns: &Namespace, socket: Socket, mut event: Event) {
     };
     let ns = ns.clone();
     actix::spawn(async move {
-        let found = ns.to(to.as_str()).fetch_sockets().await;
+        let found = members_of(&ns, &to).await;
         let Some(target) = found.into_iter().find(|s| s.id() == to) else {
             return refuse(ack, "no such user (they may have left)");
         };

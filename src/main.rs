@@ -27,6 +27,11 @@ struct Args {
     /// same-origin only.
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
+    /// Join a cluster through Redis (`redis://host:port`): broadcasts, rooms and direct
+    /// messages then reach users on every node (nodes may be Node.js socket.io servers with
+    /// @socket.io/redis-adapter too).
+    #[arg(long, env = "REDIS_URL")]
+    redis: Option<String>,
     /// Directory of the page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     static_dir: PathBuf,
@@ -75,6 +80,24 @@ async fn main() -> std::io::Result<()> {
         }
     }
     let io = SocketIo::new(config(&args));
+    #[cfg(feature = "redis")]
+    if let Some(url) = &args.redis {
+        match actix_socketio::adapter::RedisAdapter::new(url) {
+            Ok(adapter) => {
+                io.set_adapter(adapter);
+                log::info!("cluster node: Redis adapter on {url}");
+            }
+            Err(err) => {
+                eprintln!("error: --redis {url:?}: {err}");
+                std::process::exit(2);
+            }
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    if args.redis.is_some() {
+        eprintln!("error: --redis: this build has no Redis adapter (cargo feature `redis`)");
+        std::process::exit(2);
+    }
     chat::install(&io);
 
     let static_dir = args.static_dir.clone();

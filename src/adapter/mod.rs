@@ -81,6 +81,7 @@ impl fmt::Debug for RemoteSocket {
 }
 
 /// A socket as nodes describe it to each other (`@socket.io/redis-adapter`'s fetch reply).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SocketDetails {
     pub(crate) id: String,
@@ -92,16 +93,40 @@ pub(crate) struct SocketDetails {
     pub(crate) handshake: Value,
 }
 
+impl From<Socket> for RemoteSocket {
+    fn from(socket: Socket) -> Self {
+        RemoteSocket::local(socket)
+    }
+}
+
 impl RemoteSocket {
-    pub(crate) fn remote(details: SocketDetails, namespace: Namespace) -> Self {
+    /// A socket on another node of `namespace`, as that node described it (for adapters).
+    pub fn new(
+        id: String,
+        rooms: Vec<String>,
+        data: Value,
+        handshake: Value,
+        namespace: Namespace,
+    ) -> Self {
         RemoteSocket {
-            id: details.id,
-            rooms: details.rooms,
-            data: details.data,
-            handshake: details.handshake,
+            id,
+            rooms,
+            data,
+            handshake,
             namespace,
             local: None,
         }
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn remote(details: SocketDetails, namespace: Namespace) -> Self {
+        Self::new(
+            details.id,
+            details.rooms,
+            details.data,
+            details.handshake,
+            namespace,
+        )
     }
 
     pub(crate) fn local(socket: Socket) -> Self {
@@ -287,7 +312,8 @@ pub struct ServerAck {
 }
 
 impl ServerAck {
-    pub(crate) fn new(send: impl FnOnce(Value) + Send + 'static) -> Self {
+    /// An answer that calls `send` with the value (for adapters).
+    pub fn new(send: impl FnOnce(Value) + Send + 'static) -> Self {
         ServerAck {
             send: Box::new(send),
         }

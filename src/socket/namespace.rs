@@ -341,6 +341,7 @@ impl Namespace {
 
     /// An event another node broadcast: delivered to this node's selected sockets, if any
     /// socket ever connected here (otherwise there is nobody to deliver to).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn deliver_from_cluster(
         &self,
         selector: Selector,
@@ -365,6 +366,7 @@ impl Namespace {
     }
 
     /// This node's selected sockets (for requests from other nodes).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn local_sockets(&self, selector: Selector) -> Vec<Socket> {
         match self.inner.manager.get() {
             Some(manager) => manager.send(Fetch { selector }).await.unwrap_or_default(),
@@ -374,6 +376,7 @@ impl Namespace {
 
     /// Every room of this node, private per-socket rooms included (what a Node.js node
     /// answers to "all rooms").
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn local_room_names(&self) -> Vec<String> {
         match self.inner.manager.get() {
             Some(manager) => manager
@@ -387,12 +390,14 @@ impl Namespace {
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn local_join(&self, selector: Selector, rooms: Vec<Room>) {
         if let Some(manager) = self.inner.manager.get() {
             manager.do_send(Join { selector, rooms });
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn local_leave(&self, selector: Selector, rooms: Vec<Room>) {
         if let Some(manager) = self.inner.manager.get() {
             manager.do_send(Leave { selector, rooms });
@@ -401,6 +406,7 @@ impl Namespace {
 
     /// Runs the server-side handler for an event from another node (unknown events are
     /// ignored, as in Node; a panicking handler is logged).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn run_server_side(&self, event: &str, payload: Payload, ack: Option<ServerAck>) {
         let handler = self
             .inner
