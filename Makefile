@@ -1,11 +1,16 @@
 # actix-socketio: the project's one test command is `make test`.
 #
-#   make test          lint, Rust tests, the real-client suites (JS + Python), the browser test
+#   make test          lint, Rust tests, the real-client suites (JS + Python), the cluster test,
+#                      the browser test
 #   make lint          cargo fmt --check and clippy with warnings as errors
 #   make test-rust     cargo test, then the integration tests again on actix-web's HttpServer
 #   make test-js       socket.io-client and our own client (node) against examples/interop_server
 #                      and the demo server
 #   make test-py       python-socketio against examples/interop_server and the demo server
+#   make test-cluster  the Redis adapter: examples/cluster_node with itself and with Node's
+#                      socket.io + @socket.io/redis-adapter, faults (Redis killed, bad messages,
+#                      a silent node), the demo behind nginx (docs/cluster/nginx.conf); Debian's
+#                      redis-server and nginx-light are installed when missing
 #   make test-browser  headless Chromium (Debian's, installed when missing) on the demo page
 #   make fuzz-smoke    each cargo-fuzz target for 15 s (needs nightly; says SKIPPED without it)
 #   make bench         side-by-side benchmark against Node socket.io and socketioxide (bench/)
@@ -42,6 +47,14 @@ VENV := $(PY_DIR)/.venv
 VENV_PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.requirements-stamp
 
+CLUSTER_DIR := tests/cluster
+CLUSTER_STAMP := $(CLUSTER_DIR)/node_modules/.install-stamp
+CLUSTER_NODE ?= $(TARGET_DIR)/debug/examples/cluster_node
+# Expanded when used, i.e. after cluster-tools: nginx is in /usr/sbin, often not on a user's PATH.
+NGINX = $(or $(shell command -v nginx 2>/dev/null),/usr/sbin/nginx)
+# The cluster suite runs three pairs of nodes, the faults and nginx (about a minute).
+CLUSTER_TIMEOUT := 300
+
 # Upper bound for each interop suite (each is expected to take well under 60 s).
 SUITE_TIMEOUT := 180
 
@@ -51,8 +64,9 @@ define require
 endef
 
 .PHONY: test lint fmt-check clippy test-rust servers test-js test-py test-browser js-deps py-deps browser-deps chromium
+.PHONY: test-cluster cluster-deps cluster-tools cluster-servers
 
-test: lint test-rust servers test-js test-py test-browser fuzz-smoke
+test: lint test-rust servers test-js test-py test-cluster test-browser fuzz-smoke
 
 lint: fmt-check clippy
 
@@ -119,6 +133,44 @@ test-py: $(SERVER_BUILD) py-deps
 	SERVER=http INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" \
 		PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 $(SUITE_TIMEOUT) \
 		$(VENV_PY) -m pytest $(PY_DIR)/test_interop.py -p no:cacheprovider -q
+
+# ---------------------------------------------------------------- Cluster (Redis adapter)
+
+# Debian's redis-server and nginx-light (never a download of our own): installed with apt-get
+# when missing, and a loud failure when that is impossible.
+cluster-tools:
+	@if ! command -v redis-server >/dev/null 2>&1 || { ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; }; then \
+		echo "make: installing Debian's redis-server and nginx-light for the cluster test"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "make: error: redis-server or nginx is missing and apt-get needs root" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx-light; \
+	fi
+	@command -v redis-server >/dev/null 2>&1 || { echo "make: error: redis-server still missing" >&2; exit 1; }
+	@test -x "$(NGINX)" || { echo "make: error: nginx still missing" >&2; exit 1; }
+
+cluster-deps: $(CLUSTER_STAMP)
+
+# Node's socket.io, @socket.io/redis-adapter, node-redis and socket.io-client, pinned.
+$(CLUSTER_STAMP): $(CLUSTER_DIR)/package.json $(CLUSTER_DIR)/package-lock.json
+	$(call require,node,Install Node.js 18 or newer.)
+	$(call require,npm,Install npm (it ships with Node.js).)
+	cd $(CLUSTER_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+# The demo binary and the cluster node example.
+cluster-servers:
+	$(call require,$(CARGO),Install Rust (rustup).)
+	$(CARGO) build --bins --example cluster_node
+
+test-cluster: cluster-tools cluster-deps cluster-servers
+	$(call require,node,Install Node.js 18 or newer.)
+	$(call require,timeout,Install coreutils.)
+	@test -x "$(CLUSTER_NODE)" || { echo "make: error: cluster node not found: $(CLUSTER_NODE)" >&2; exit 1; }
+	@test -x "$(DEMO_SERVER)" || { echo "make: error: demo server not found: $(DEMO_SERVER)" >&2; exit 1; }
+	# The whole suite: the knobs that narrow it for working on the tests are cleared.
+	env -u CLUSTER_PAIRS -u CLUSTER_FAULT_PAIRS -u CLUSTER_NGINX \
+		CLUSTER_NODE="$(abspath $(CLUSTER_NODE))" DEMO_SERVER="$(abspath $(DEMO_SERVER))" NGINX="$(NGINX)" \
+		timeout --kill-after=10 $(CLUSTER_TIMEOUT) node --test $(CLUSTER_DIR)/*.test.mjs
 
 # ---------------------------------------------------------------- Browser
 

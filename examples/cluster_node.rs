@@ -44,18 +44,43 @@ fn target(io: &SocketIo, cmd: &Value) -> BroadcastOperator {
         .except(strings(&cmd["except"]))
 }
 
-fn answer(ack: Option<AckSender>, value: Value) {
-    if let Some(ack) = ack {
-        let _ = ack.send(&value);
+/// A value of one payload moved into another, its binary placeholders re-attached there.
+fn reattach(value: &Value, from: &Payload, into: &mut Payload) -> Value {
+    if let Some(index) = value
+        .get("_placeholder")
+        .and_then(|_| value.get("num"))
+        .and_then(Value::as_u64)
+    {
+        if let Some(data) = from.attachments().get(index as usize) {
+            return into.attach(data.clone());
+        }
+    }
+    match value {
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| reattach(v, from, into)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), reattach(v, from, into)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
-fn first_args(answers: Vec<Result<Payload, actix_socketio::AckError>>) -> (bool, Vec<Value>) {
+/// The first argument of each answer, binary kept, into `reply`; false if any did not answer.
+fn first_args(
+    answers: Vec<Result<Payload, actix_socketio::AckError>>,
+    reply: &mut Payload,
+) -> (bool, Vec<Value>) {
     let mut ok = true;
     let mut out = Vec::new();
     for answer in answers {
         match answer {
-            Ok(payload) => out.push(payload.args().first().cloned().unwrap_or(Value::Null)),
+            Ok(payload) => {
+                let first = payload.args().first().cloned().unwrap_or(Value::Null);
+                out.push(reattach(&first, &payload, reply));
+            }
             Err(_) => ok = false,
         }
     }
@@ -73,6 +98,8 @@ fn on_ctl(io: SocketIo, log: Log, socket: Socket, payload: Payload, ack: Option<
     let op = cmd["op"].as_str().unwrap_or("").to_owned();
     actix::spawn(async move {
         let ns = io.of("/");
+        // Binary parts of the answer (emitWithAck responses) are attached here.
+        let mut binary = Payload::new();
         let reply = match op.as_str() {
             "join" => {
                 socket.join(cmd["room"].as_str().unwrap_or(""));
@@ -101,8 +128,8 @@ fn on_ctl(io: SocketIo, log: Log, socket: Socket, payload: Payload, ack: Option<
                     .await;
                 match result {
                     Ok(pairs) => {
-                        let (ok, responses) =
-                            first_args(pairs.into_iter().map(|(_, a)| a).collect());
+                        let answers = pairs.into_iter().map(|(_, a)| a).collect();
+                        let (ok, responses) = first_args(answers, &mut binary);
                         if ok {
                             json!({ "ok": true, "responses": responses })
                         } else {
@@ -161,7 +188,10 @@ fn on_ctl(io: SocketIo, log: Log, socket: Socket, payload: Payload, ack: Option<
             },
             _ => json!({ "ok": false, "error": "unknown op" }),
         };
-        answer(ack, reply);
+        if let Some(ack) = ack {
+            let (_, attachments) = binary.into_parts();
+            ack.send_payload(Payload::from_parts(vec![reply], attachments));
+        }
     });
 }
 

@@ -119,7 +119,8 @@ impl RemoteSocket {
     }
 
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn remote(details: SocketDetails, namespace: Namespace) -> Self {
+    pub(crate) fn remote(mut details: SocketDetails, namespace: Namespace) -> Self {
+        details.rooms.sort();
         Self::new(
             details.id,
             details.rooms,

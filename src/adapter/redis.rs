@@ -952,7 +952,7 @@ fn on_request(inner: &Arc<Inner>, nsp: &str, bytes: &[u8]) -> Result<(), String>
                     _ => {
                         for socket in sockets {
                             if close {
-                                socket.close_connection();
+                                socket.disconnect_and_close();
                             } else {
                                 socket.disconnect();
                             }

@@ -769,6 +769,28 @@ impl Handler<LeaveNamespace> for Session {
     }
 }
 
+/// The server disconnects every socket of the session (each client socket sees "io server
+/// disconnect"), then closes the connection: socket.io's `socket.disconnect(true)`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct DisconnectAndClose;
+
+impl Handler<DisconnectAndClose> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: DisconnectAndClose, ctx: &mut Context<Self>) {
+        let joined: Vec<(Arc<str>, Arc<str>)> = self
+            .sockets
+            .iter()
+            .map(|(nsp, socket)| (nsp.clone(), socket.id_arc().clone()))
+            .collect();
+        for (nsp, id) in joined {
+            self.server_leave(&nsp, &id, ctx);
+        }
+        self.close(DisconnectReason::ForcedServerClose, ctx);
+    }
+}
+
 /// The server closes the whole session.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -293,15 +293,16 @@ impl BroadcastOperator {
         }
     }
 
-    /// Disconnects every selected socket (on every node, with an adapter) from the namespace
-    /// (`close`: their whole connection).
+    /// Disconnects every selected socket (on every node, with an adapter) from the namespace;
+    /// with `close`, each one's client is disconnected from every namespace and its connection
+    /// closed (socket.io's `disconnectSockets(true)`).
     pub async fn disconnect_sockets(&self, close: bool) {
         if let Some(adapter) = self.cluster() {
             adapter.disconnect_sockets(self.ns.name(), &self.selection(), close);
         }
         for socket in self.fetch_sockets().await {
             if close {
-                socket.close_connection();
+                socket.disconnect_and_close();
             } else {
                 socket.disconnect();
             }

@@ -18,7 +18,9 @@ use serde_json::Value;
 use crate::{
     engine::{
         packet::Frame,
-        session::{CloseSession, EmitWithAck, LeaveNamespace, Outgoing, Session},
+        session::{
+            CloseSession, DisconnectAndClose, EmitWithAck, LeaveNamespace, Outgoing, Session,
+        },
     },
     reason::DisconnectReason,
     rooms::Room,
@@ -519,6 +521,13 @@ impl Socket {
         self.inner.session.do_send(CloseSession {
             reason: DisconnectReason::ForcedServerClose,
         });
+    }
+
+    /// Disconnects every namespace of this client with a DISCONNECT packet each (the client
+    /// sees "io server disconnect" and does not reconnect), then closes the connection:
+    /// socket.io's `socket.disconnect(true)`, what `disconnect_sockets(true)` does.
+    pub fn disconnect_and_close(&self) {
+        self.inner.session.do_send(DisconnectAndClose);
     }
 
     /// Runs the handlers of an incoming event; called by the session actor.
