@@ -10,6 +10,10 @@
 //
 // Environment: HOST (127.0.0.1), PORT (3000; 0 = ephemeral). WORKERS is ignored: Node runs
 // JavaScript on one thread, so this server uses one core whatever WORKERS says.
+// REDIS_URL (e.g. redis://127.0.0.1:6379): when set, the server is a node of a cluster through
+// @socket.io/redis-adapter 8.3 (classic pub/sub, its default options) on two node-redis v4
+// clients, both connected before the server listens; io.to(room).emit then reaches the room's
+// members on every node (bench/run's cluster scenario).
 // The first stdout line is "LISTENING <host>:<port>" once the socket is bound.
 // Server options are socket.io's defaults (pingInterval 25 s, pingTimeout 20 s,
 // maxHttpBufferSize 1e6). The optional ws add-on bufferutil is installed, as socket.io's
@@ -20,6 +24,8 @@ const { Server } = require("socket.io");
 
 const host = process.env.HOST || "127.0.0.1";
 const port = Number.parseInt(process.env.PORT || "3000", 10);
+
+const redisUrl = process.env.REDIS_URL || "";
 
 const httpServer = createServer();
 const io = new Server(httpServer);
@@ -63,12 +69,36 @@ httpServer.on("error", (err) => {
   process.exit(1);
 });
 
-httpServer.listen(port, host, () => {
-  const addr = httpServer.address();
-  const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-  // Writes to a pipe are synchronous on Linux, so the line is out before anything else.
-  process.stdout.write(`LISTENING ${shown}:${addr.port}\n`);
-});
+// Joins the cluster: a publishing and a subscribing connection, both up before listening.
+async function useRedisAdapter(url) {
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const { createClient } = require("redis");
+  const pubClient = createClient({ url });
+  const subClient = pubClient.duplicate();
+  // Without an "error" listener node-redis throws on every failed reconnect attempt.
+  pubClient.on("error", (err) => process.stderr.write(`redis pub error: ${err.message}\n`));
+  subClient.on("error", (err) => process.stderr.write(`redis sub error: ${err.message}\n`));
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+}
+
+function listen() {
+  httpServer.listen(port, host, () => {
+    const addr = httpServer.address();
+    const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+    // Writes to a pipe are synchronous on Linux, so the line is out before anything else.
+    process.stdout.write(`LISTENING ${shown}:${addr.port}\n`);
+  });
+}
+
+if (redisUrl) {
+  useRedisAdapter(redisUrl).then(listen, (err) => {
+    process.stderr.write(`cannot join the cluster at ${redisUrl}: ${err.stack || err}\n`);
+    process.exit(1);
+  });
+} else {
+  listen();
+}
 
 for (const signal of ["SIGTERM", "SIGINT"]) {
   process.on(signal, () => process.exit(0));

@@ -5,6 +5,10 @@
 //! take the latency from `t` (µs since loadgen's clock started) by scanning the text for the
 //! numbers — no JSON parsing on the receive path — and count deliveries per step (`k`), so
 //! that a late delivery of one step never counts for the next.
+//!
+//! The machinery here (members, sender, steps, the search for the highest passing rate) is
+//! shared with `cluster-broadcast` (cluster.rs), which counts the members of each node as a
+//! group of their own.
 
 use std::{
     sync::{
@@ -24,7 +28,11 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{collect_setup, log, ms, stats::Stats, sys, ws, Ctx, Outcome};
+use crate::{
+    collect_setup, log, ms,
+    stats::{Stats, Summary},
+    sys, ws, Ctx, Outcome, SetupReport, Target,
+};
 
 #[derive(Args, Clone, Debug)]
 pub struct Opts {
@@ -68,7 +76,7 @@ pub struct Opts {
 }
 
 /// loadgen's clock: `t` in the payload is µs since this instant.
-static CLOCK: OnceLock<Instant> = OnceLock::new();
+pub static CLOCK: OnceLock<Instant> = OnceLock::new();
 
 fn now_us() -> u64 {
     CLOCK.get_or_init(Instant::now).elapsed().as_micros() as u64
@@ -129,11 +137,25 @@ pub fn scan(packet: &[u8]) -> Option<Stamp> {
     })
 }
 
-/// Shared by the members.
-struct Members {
+/// Shared by the members of one group.
+pub struct Members {
     stats: Stats,
     /// Members whose connection the server closed (or that failed).
     disconnected: AtomicU64,
+}
+
+impl Members {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Members {
+            stats: Stats::default(),
+            disconnected: AtomicU64::new(0),
+        })
+    }
+
+    /// Members whose connection the server closed (or that failed), so far.
+    pub fn disconnected(&self) -> u64 {
+        self.disconnected.load(Ordering::Relaxed)
+    }
 }
 
 /// One receiving member; records into the stats until stopped or closed.
@@ -334,36 +356,155 @@ async fn send_step(
     Ok(())
 }
 
-/// One step's figures.
-struct Step {
-    rate: u64,
-    sent: u64,
-    send_seconds: f64,
-    expected: u64,
-    delivered: u64,
-    late: u64,
-    reordered: u64,
-    p50_us: Option<u64>,
-    p99_us: Option<u64>,
-    max_us: Option<u64>,
-    rss_kib: Option<u64>,
-    rss_peak_kib: Option<u64>,
-    loadgen_cpu_pct: f64,
-    server_cpu_pct: Option<f64>,
-    drain_ms: u64,
-    disconnected: u64,
-    sender_error: Option<String>,
-    pass: bool,
-    bisect: bool,
+/// Members whose deliveries are counted together: all of them (`broadcast`), or those connected
+/// to one node (`cluster-broadcast`: `local` on the sender's node, `remote` on the other).
+pub struct Group {
+    pub name: &'static str,
+    /// Members that joined.
+    pub members: usize,
+    pub shared: Arc<Members>,
 }
 
-impl Step {
-    fn lost(&self) -> u64 {
+/// A process besides `--server-pid` whose CPU and RSS each step reports (`cluster-broadcast`:
+/// node B and Redis).
+pub struct Watched {
+    pub name: &'static str,
+    pub pid: u32,
+    rss: sys::RssSampler,
+}
+
+impl Watched {
+    pub fn new(name: &'static str, pid: u32) -> Self {
+        Watched {
+            name,
+            pid,
+            rss: sys::RssSampler::spawn(pid),
+        }
+    }
+}
+
+/// One group's figures in a step.
+pub struct Part {
+    pub name: &'static str,
+    pub members: usize,
+    pub expected: u64,
+    pub delivered: u64,
+    pub late: u64,
+    pub reordered: u64,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
+    pub disconnected: u64,
+    pub pass: bool,
+}
+
+impl Part {
+    pub fn lost(&self) -> u64 {
         self.expected.saturating_sub(self.delivered)
     }
 
     fn json(&self) -> Value {
         json!({
+            "name": self.name,
+            "members": self.members,
+            "expected": self.expected,
+            "delivered": self.delivered,
+            "lost": self.lost(),
+            "late": self.late,
+            "reordered": self.reordered,
+            "p50_ms": self.p50_us.map(ms),
+            "p99_ms": self.p99_us.map(ms),
+            "max_ms": self.max_us.map(ms),
+            "disconnected": self.disconnected,
+            "pass": self.pass,
+        })
+    }
+}
+
+/// CPU and RSS of a [`Watched`] process over a step.
+pub struct ProcFigures {
+    pub name: &'static str,
+    pub cpu_pct: Option<f64>,
+    pub rss_kib: Option<u64>,
+    pub rss_peak_kib: Option<u64>,
+}
+
+/// One step's figures.
+pub struct Step {
+    pub rate: u64,
+    pub sent: u64,
+    send_seconds: f64,
+    pub expected: u64,
+    pub delivered: u64,
+    late: u64,
+    reordered: u64,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    max_us: Option<u64>,
+    rss_kib: Option<u64>,
+    rss_peak_kib: Option<u64>,
+    pub loadgen_cpu_pct: f64,
+    pub server_cpu_pct: Option<f64>,
+    drain_ms: u64,
+    disconnected: u64,
+    pub sender_error: Option<String>,
+    pub pass: bool,
+    bisect: bool,
+    /// Per group; in the JSON only when there is more than one group.
+    pub parts: Vec<Part>,
+    /// The watched processes; in the JSON only when there are any.
+    pub procs: Vec<ProcFigures>,
+}
+
+impl Step {
+    pub fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.delivered)
+    }
+
+    pub fn part(&self, name: &str) -> Option<&Part> {
+        self.parts.iter().find(|p| p.name == name)
+    }
+
+    pub fn proc_cpu(&self, name: &str) -> Option<f64> {
+        self.procs
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.cpu_pct)
+    }
+
+    /// The per-group and per-process figures of a step with more than one group or watched
+    /// processes (a `broadcast` step has neither, and its JSON stays as it always was).
+    fn extend(&self, mut value: Value) -> Value {
+        if let Value::Object(map) = &mut value {
+            if self.parts.len() > 1 {
+                map.insert(
+                    "groups".into(),
+                    Value::Array(self.parts.iter().map(Part::json).collect()),
+                );
+            }
+            if !self.procs.is_empty() {
+                let procs = self
+                    .procs
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.name.to_owned(),
+                            json!({
+                                "cpu_pct": p.cpu_pct,
+                                "rss_kib": p.rss_kib,
+                                "rss_peak_kib": p.rss_peak_kib,
+                            }),
+                        )
+                    })
+                    .collect();
+                map.insert("procs".into(), Value::Object(procs));
+            }
+        }
+        value
+    }
+
+    pub fn json(&self) -> Value {
+        self.extend(json!({
             "rate": self.rate,
             "sent": self.sent,
             "sent_rate": sys::round2(self.sent as f64 / self.send_seconds.max(1e-9)),
@@ -384,44 +525,91 @@ impl Step {
             "sender_error": self.sender_error,
             "pass": self.pass,
             "bisect": self.bisect,
-        })
+        }))
+    }
+
+    /// The figures of the overload step.
+    pub fn overload_json(&self) -> Value {
+        self.extend(json!({
+            "rate": self.rate,
+            "sent": self.sent,
+            "expected": self.expected,
+            "delivered": self.delivered,
+            "lost": self.lost(),
+            "late": self.late,
+            "p50_ms": self.p50_us.map(ms),
+            "p99_ms": self.p99_us.map(ms),
+            "max_ms": self.max_us.map(ms),
+            "rss_kib": self.rss_kib,
+            "rss_peak_kib": self.rss_peak_kib,
+            "disconnected": self.disconnected,
+            "drain_ms": self.drain_ms,
+            "loadgen_cpu_pct": self.loadgen_cpu_pct,
+            "server_cpu_pct": self.server_cpu_pct,
+            "sender_error": self.sender_error,
+        }))
     }
 }
 
-struct Runner<'a> {
+/// Runs steps: one sender, one or more groups of members.
+pub struct Runner<'a> {
     ctx: &'a Ctx,
     opts: &'a Opts,
-    members: usize,
-    shared: Arc<Members>,
+    groups: Vec<Group>,
+    watched: Vec<Watched>,
     commands: mpsc::Sender<Command>,
     rss: Option<sys::RssSampler>,
     k: u32,
 }
 
-impl Runner<'_> {
-    async fn step(&mut self, rate: u64, drain_max: f64, bisect: bool) -> Step {
-        self.k += 1;
-        let k = self.k;
-        self.shared.stats.reset(k);
-        let pid = self.ctx.server_pid;
-        if let (Some(rss), Some(pid)) = (&self.rss, pid) {
-            rss.take_peak(pid);
-        }
-        let disconnected_before = self.shared.disconnected.load(Ordering::Relaxed);
-        log(&format!(
-            "step {k}: {rate}/s for {} s ({} deliveries/s)",
-            self.opts.step_seconds,
-            rate * self.members as u64
-        ));
+/// Step numbers of the probe broadcasts (`cluster-broadcast`), far above any step's.
+const PROBE_K: u32 = 1_000_000;
 
-        let cpu = sys::CpuWindow::start(pid);
+impl<'a> Runner<'a> {
+    /// Starts the sender's task on `sender_socket`; the runner drives it.
+    pub fn start(
+        ctx: &'a Ctx,
+        opts: &'a Opts,
+        groups: Vec<Group>,
+        watched: Vec<Watched>,
+        sender_socket: ws::Ws,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (commands, command_rx) = mpsc::channel(1);
+        let sender_task = tokio::spawn(sender(
+            sender_socket,
+            command_rx,
+            ws::json_str(&opts.room),
+            pad(opts.payload),
+        ));
+        let runner = Runner {
+            ctx,
+            opts,
+            groups,
+            watched,
+            commands,
+            rss: ctx.server_pid.map(sys::RssSampler::spawn),
+            k: 0,
+        };
+        (runner, sender_task)
+    }
+
+    /// Members that joined, over all groups.
+    pub fn members(&self) -> usize {
+        self.groups.iter().map(|g| g.members).sum()
+    }
+
+    fn count(&self) -> u64 {
+        self.groups.iter().map(|g| g.shared.stats.count()).sum()
+    }
+
+    async fn send(&self, k: u32, rate: u64, seconds: f64) -> SendReport {
         let (reply, report) = oneshot::channel();
-        let report = match self
+        match self
             .commands
             .send(Command::Step {
                 k,
                 rate,
-                seconds: self.opts.step_seconds,
+                seconds,
                 reply,
             })
             .await
@@ -436,17 +624,96 @@ impl Runner<'_> {
                 seconds: 0.0,
                 error: Some("sender task ended".into()),
             },
-        };
+        }
+    }
+
+    /// Sends single broadcasts (at most one a second) until one reaches every member of every
+    /// group, within `max`: the nodes of a cluster may take a moment to subscribe to each
+    /// other after they listen. Returns how many were sent.
+    pub async fn probe(&mut self, max: Duration) -> Result<u32, String> {
+        let deadline = Instant::now() + max;
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            for g in &self.groups {
+                g.shared.stats.reset(PROBE_K + tries);
+            }
+            let report = self.send(PROBE_K + tries, 1, 1.0).await;
+            if let Some(e) = report.error {
+                return Err(format!("probe broadcast: {e}"));
+            }
+            let until = Instant::now() + Duration::from_secs(1);
+            loop {
+                if self
+                    .groups
+                    .iter()
+                    .all(|g| g.shared.stats.count() >= g.members as u64)
+                {
+                    return Ok(tries);
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if Instant::now() >= deadline {
+                let got = self
+                    .groups
+                    .iter()
+                    .map(|g| format!("{} {} of {}", g.name, g.shared.stats.count(), g.members))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(format!(
+                    "no probe broadcast reached every member within {max:?} ({tries} sent; \
+                     the last one reached: {got})"
+                ));
+            }
+        }
+    }
+
+    pub async fn step(&mut self, rate: u64, drain_max: f64, bisect: bool) -> Step {
+        self.k += 1;
+        let k = self.k;
+        for g in &self.groups {
+            g.shared.stats.reset(k);
+        }
+        let pid = self.ctx.server_pid;
+        if let (Some(rss), Some(pid)) = (&self.rss, pid) {
+            rss.take_peak(pid);
+        }
+        for w in &self.watched {
+            w.rss.take_peak(w.pid);
+        }
+        let disconnected_before: Vec<u64> = self
+            .groups
+            .iter()
+            .map(|g| g.shared.disconnected.load(Ordering::Relaxed))
+            .collect();
+        let members = self.members();
+        log(&format!(
+            "step {k}: {rate}/s for {} s ({} deliveries/s)",
+            self.opts.step_seconds,
+            rate * members as u64
+        ));
+
+        let cpu = sys::CpuWindow::start(pid);
+        let watched_cpu: Vec<_> = self
+            .watched
+            .iter()
+            .map(|w| sys::CpuWindow::start(Some(w.pid)))
+            .collect();
+        let report = self.send(k, rate, self.opts.step_seconds).await;
         let cpu = cpu.finish();
-        let expected = report.sent * self.members as u64;
+        let watched_cpu: Vec<_> = watched_cpu.iter().map(|c| c.finish()).collect();
+        let expected = report.sent * members as u64;
 
         // Drain: until everything arrived, the count stalls for 1 s, or drain_max.
         let drain_start = Instant::now();
-        let mut last_count = self.shared.stats.count();
+        let mut last_count = self.count();
         let mut last_growth = Instant::now();
         while last_count < expected {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let count = self.shared.stats.count();
+            let count = self.count();
             if count > last_count {
                 last_count = count;
                 last_growth = Instant::now();
@@ -459,42 +726,87 @@ impl Runner<'_> {
         }
         let drain_ms = drain_start.elapsed().as_millis() as u64;
 
-        let summary = self.shared.stats.summary();
-        let hist = &summary.hist;
-        let some = summary.count > 0;
-        let q = |q: f64| some.then(|| hist.value_at_quantile(q));
+        let limit_ms = self.opts.p99_limit_ms;
+        let quantiles = |summary: &Summary| {
+            let some = summary.count > 0;
+            let q = |q: f64| some.then(|| summary.hist.value_at_quantile(q));
+            (q(0.50), q(0.99), q(1.0))
+        };
+        let mut all = Summary {
+            hist: crate::stats::new_histogram(),
+            count: 0,
+            late: 0,
+            reordered: 0,
+        };
+        let mut parts = Vec::with_capacity(self.groups.len());
+        for (g, before) in self.groups.iter().zip(&disconnected_before) {
+            let summary = g.shared.stats.summary();
+            let (p50_us, p99_us, max_us) = quantiles(&summary);
+            let mut part = Part {
+                name: g.name,
+                members: g.members,
+                expected: report.sent * g.members as u64,
+                delivered: summary.count,
+                late: summary.late,
+                reordered: summary.reordered,
+                p50_us,
+                p99_us,
+                max_us,
+                disconnected: g.shared.disconnected.load(Ordering::Relaxed) - before,
+                pass: false,
+            };
+            part.pass =
+                part.lost() == 0 && part.p99_us.is_some_and(|p| p as f64 / 1000.0 <= limit_ms);
+            all.hist.add(&summary.hist).expect("same bounds");
+            all.count += summary.count;
+            all.late += summary.late;
+            all.reordered += summary.reordered;
+            parts.push(part);
+        }
+        let (p50_us, p99_us, max_us) = quantiles(&all);
         let rss_kib = pid.and_then(sys::rss_kib);
         let rss_peak_kib = match (&self.rss, pid) {
             (Some(rss), Some(pid)) => Some(rss.take_peak(pid)),
             _ => None,
         };
+        let procs = self
+            .watched
+            .iter()
+            .zip(&watched_cpu)
+            .map(|(w, c)| ProcFigures {
+                name: w.name,
+                cpu_pct: c.server_pct,
+                rss_kib: sys::rss_kib(w.pid),
+                rss_peak_kib: Some(w.rss.take_peak(w.pid)),
+            })
+            .collect();
         let mut step = Step {
             rate,
             sent: report.sent,
             send_seconds: report.seconds,
             expected,
-            delivered: summary.count,
-            late: summary.late,
-            reordered: summary.reordered,
-            p50_us: q(0.50),
-            p99_us: q(0.99),
-            max_us: q(1.0),
+            delivered: all.count,
+            late: all.late,
+            reordered: all.reordered,
+            p50_us,
+            p99_us,
+            max_us,
             rss_kib,
             rss_peak_kib,
             loadgen_cpu_pct: cpu.loadgen_pct,
             server_cpu_pct: cpu.server_pct,
             drain_ms,
-            disconnected: self.shared.disconnected.load(Ordering::Relaxed) - disconnected_before,
+            disconnected: parts.iter().map(|p| p.disconnected).sum(),
             sender_error: report.error,
             pass: false,
             bisect,
+            parts,
+            procs,
         };
-        step.pass = step.sender_error.is_none()
-            && step.sent > 0
-            && step.lost() == 0
-            && step
-                .p99_us
-                .is_some_and(|p| p as f64 / 1000.0 <= self.opts.p99_limit_ms);
+        // With one group this is "nothing lost and p99 within the limit"; with several, each
+        // group must meet both on its own.
+        step.pass =
+            step.sender_error.is_none() && step.sent > 0 && step.parts.iter().all(|p| p.pass);
         log(&format!(
             "step {k}: sent {} expected {} delivered {} lost {} p50 {:?} ms p99 {:?} ms \
              loadgen cpu {}% server cpu {:?}% → {}",
@@ -508,37 +820,159 @@ impl Runner<'_> {
             step.server_cpu_pct,
             if step.pass { "pass" } else { "FAIL" }
         ));
+        if step.parts.len() > 1 || !step.procs.is_empty() {
+            let mut line = format!("step {k}:");
+            for p in &step.parts {
+                line += &format!(
+                    " {} delivered {} lost {} p99 {:?} ms {};",
+                    p.name,
+                    p.delivered,
+                    p.lost(),
+                    p.p99_us.map(ms),
+                    if p.pass { "ok" } else { "FAIL" }
+                );
+            }
+            for p in &step.procs {
+                line += &format!(" {} cpu {:?}%;", p.name, p.cpu_pct);
+            }
+            log(line.trim_end_matches(';'));
+        }
         step
+    }
+
+    /// Stops the sender (closing its connection) and waits for its task a moment.
+    pub async fn close(self, sender_task: tokio::task::JoinHandle<()>) {
+        drop(self);
+        let _ = tokio::time::timeout(Duration::from_secs(3), sender_task).await;
     }
 }
 
-pub async fn run(ctx: &Ctx, opts: &Opts) -> Outcome {
-    CLOCK.get_or_init(Instant::now);
-    if opts.start_rate == 0 || opts.factor <= 1.0 || opts.step_seconds <= 0.0 {
-        return Outcome::failed(
-            json!({}),
-            "--start-rate must be > 0, --factor > 1, --step-seconds > 0".into(),
-        );
-    }
-    let n = opts.members;
-    let room = ws::json_str(&opts.room);
-    // {"k":1,"t":12345678,"s":1234,"p":""} is about 36 bytes; pad up to --payload.
-    let pad = "x".repeat(opts.payload.saturating_sub(36));
-    let shared = Arc::new(Members {
-        stats: Stats::default(),
-        disconnected: AtomicU64::new(0),
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
+/// The steps of a search for the highest passing rate.
+pub struct Search {
+    pub steps: Vec<Step>,
+    /// Index of the highest passing step.
+    pub best: Option<usize>,
+    /// Index of the first failing step (not set when the sender died).
+    pub first_fail: Option<usize>,
+    pub overload: Option<Step>,
+}
 
-    log(&format!("broadcast: {n} members join room {room}"));
+impl Search {
+    pub fn best(&self) -> Option<&Step> {
+        self.best.map(|i| &self.steps[i])
+    }
+
+    pub fn first_fail(&self) -> Option<&Step> {
+        self.first_fail.map(|i| &self.steps[i])
+    }
+
+    /// The highest loadgen CPU of any step (near 100: loadgen is the bottleneck).
+    pub fn loadgen_cpu_max(&self) -> f64 {
+        self.steps
+            .iter()
+            .chain(self.overload.iter())
+            .map(|s| s.loadgen_cpu_pct)
+            .fold(0.0, f64::max)
+    }
+
+    /// The error when the sender failed at once.
+    pub fn sender_failed(&self) -> Option<String> {
+        let e = self.steps.first()?.sender_error.clone()?;
+        Some(format!("sender failed in the first step: {e}"))
+    }
+}
+
+/// R grows by --factor from --start-rate until a step fails, one bisection follows, then one
+/// overload step at 2× the first failing rate.
+pub async fn search(runner: &mut Runner<'_>) -> Search {
+    let opts = runner.opts;
+    let drain = opts.drain_max_seconds;
+    let mut steps: Vec<Step> = Vec::new();
+    let mut rate = opts.start_rate.min(opts.max_rate);
+    let mut best: Option<usize> = None;
+    let mut first_fail: Option<usize> = None;
+    loop {
+        let step = runner.step(rate, drain, false).await;
+        let pass = step.pass;
+        let sender_dead = step.sender_error.is_some();
+        if pass {
+            best = Some(steps.len());
+        }
+        steps.push(step);
+        if sender_dead {
+            break;
+        }
+        if !pass {
+            first_fail = Some(steps.len() - 1);
+            break;
+        }
+        if rate >= opts.max_rate {
+            break;
+        }
+        rate = ((rate as f64 * opts.factor).round() as u64)
+            .max(rate + 1)
+            .min(opts.max_rate);
+    }
+    if let (false, Some(b), Some(f)) = (opts.no_bisect, best, first_fail) {
+        let (pass_rate, fail_rate) = (steps[b].rate, steps[f].rate);
+        let mid = (pass_rate + fail_rate) / 2;
+        if mid > pass_rate && mid < fail_rate {
+            let step = runner.step(mid, drain, true).await;
+            if step.pass {
+                best = Some(steps.len());
+            }
+            steps.push(step);
+        }
+    }
+
+    let overload = if opts.no_overload {
+        None
+    } else {
+        let base = first_fail.map_or(rate, |f| steps[f].rate);
+        let step = runner
+            .step(base.saturating_mul(2), opts.overload_drain_seconds, false)
+            .await;
+        Some(step)
+    };
+    Search {
+        steps,
+        best,
+        first_fail,
+        overload,
+    }
+}
+
+/// The checks of the options every broadcast scenario shares.
+pub fn check_opts(opts: &Opts) -> Option<String> {
+    (opts.start_rate == 0 || opts.factor <= 1.0 || opts.step_seconds <= 0.0)
+        .then(|| "--start-rate must be > 0, --factor > 1, --step-seconds > 0".into())
+}
+
+/// Padding that brings the broadcast object to about `payload` bytes:
+/// `{"k":1,"t":12345678,"s":1234,"p":""}` is about 36 bytes.
+fn pad(payload: usize) -> String {
+    "x".repeat(payload.saturating_sub(36))
+}
+
+/// Connects `n` members to `target`, each joining `room`, at most `permits` set-ups at a time;
+/// the members then record into `shared` until `stop`. Returns the set-up report and the
+/// members' tasks.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_members(
+    target: &Target,
+    n: usize,
+    room: &str,
+    timeout: Duration,
+    permits: Arc<Semaphore>,
+    shared: Arc<Members>,
+    stop_rx: watch::Receiver<bool>,
+    what: &str,
+) -> (SetupReport, JoinSet<()>) {
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let started = Instant::now();
-    let permits = Arc::new(Semaphore::new(ctx.concurrency));
     let spawner = {
-        let target = ctx.target.clone();
-        let timeout = ctx.handshake_timeout;
-        let shared = shared.clone();
-        let room = opts.room.clone();
+        let target = target.clone();
+        let room = room.to_owned();
         tokio::spawn(async move {
             let mut tasks = JoinSet::new();
             for i in 0..n {
@@ -579,18 +1013,58 @@ pub async fn run(ctx: &Ctx, opts: &Opts) -> Outcome {
             tasks
         })
     };
-    let report = collect_setup(&mut ready_rx, n, started, "members").await;
+    let report = collect_setup(&mut ready_rx, n, started, what).await;
     let tasks = spawner.await.expect("spawner task");
-    let finish = |tasks: JoinSet<()>, stop_tx: watch::Sender<bool>| async move {
-        let mut tasks = tasks;
-        let _ = stop_tx.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-    };
+    (report, tasks)
+}
+
+/// The sender: a client of `target` that is not a member of the room.
+pub async fn open_sender(ctx: &Ctx, target: &Target) -> Result<ws::Ws, String> {
+    match tokio::time::timeout(ctx.handshake_timeout, ws::open(target, 64 * 1024)).await {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(e)) => Err(format!("sender: {e}")),
+        Err(_) => Err("sender: handshake timed out".into()),
+    }
+}
+
+/// Tells the members to close, and waits for them (at most 10 s).
+pub async fn finish(tasks: Vec<JoinSet<()>>, stop_tx: watch::Sender<bool>) {
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        for mut set in tasks {
+            while set.join_next().await.is_some() {}
+        }
+    })
+    .await;
+}
+
+pub async fn run(ctx: &Ctx, opts: &Opts) -> Outcome {
+    CLOCK.get_or_init(Instant::now);
+    if let Some(error) = check_opts(opts) {
+        return Outcome::failed(json!({}), error);
+    }
+    let n = opts.members;
+    let shared = Members::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    log(&format!(
+        "broadcast: {n} members join room {}",
+        ws::json_str(&opts.room)
+    ));
+    let permits = Arc::new(Semaphore::new(ctx.concurrency));
+    let (report, tasks) = open_members(
+        &ctx.target,
+        n,
+        &opts.room,
+        ctx.handshake_timeout,
+        permits,
+        shared.clone(),
+        stop_rx,
+        "members",
+    )
+    .await;
     if let Some(error) = report.too_many_failures(ctx, "members") {
-        finish(tasks, stop_tx).await;
+        finish(vec![tasks], stop_tx).await;
         return Outcome::failed(
             json!({"members": n, "joined": report.ok, "failed": report.failed}),
             error,
@@ -598,93 +1072,27 @@ pub async fn run(ctx: &Ctx, opts: &Opts) -> Outcome {
     }
     let members = report.ok;
 
-    let sender_socket =
-        match tokio::time::timeout(ctx.handshake_timeout, ws::open(&ctx.target, 64 * 1024)).await {
-            Ok(Ok((socket, _))) => socket,
-            Ok(Err(e)) => {
-                finish(tasks, stop_tx).await;
-                return Outcome::failed(json!({"members": n}), format!("sender: {e}"));
-            }
-            Err(_) => {
-                finish(tasks, stop_tx).await;
-                return Outcome::failed(
-                    json!({"members": n}),
-                    "sender: handshake timed out".into(),
-                );
-            }
-        };
-    let (commands, command_rx) = mpsc::channel(1);
-    let sender_task = tokio::spawn(sender(sender_socket, command_rx, room, pad));
-
-    let mut runner = Runner {
-        ctx,
-        opts,
+    let sender_socket = match open_sender(ctx, &ctx.target).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            finish(vec![tasks], stop_tx).await;
+            return Outcome::failed(json!({"members": n}), e);
+        }
+    };
+    let group = Group {
+        name: "all",
         members,
         shared: shared.clone(),
-        commands,
-        rss: ctx.server_pid.map(sys::RssSampler::spawn),
-        k: 0,
     };
-    let drain = opts.drain_max_seconds;
-    let mut steps: Vec<Step> = Vec::new();
-    let mut rate = opts.start_rate.min(opts.max_rate);
-    let mut best: Option<(u64, Option<u64>)> = None;
-    let mut first_fail: Option<u64> = None;
-    loop {
-        let step = runner.step(rate, drain, false).await;
-        let pass = step.pass;
-        let sender_dead = step.sender_error.is_some();
-        if pass {
-            best = Some((rate, step.p99_us));
-        }
-        steps.push(step);
-        if sender_dead {
-            break;
-        }
-        if !pass {
-            first_fail = Some(rate);
-            break;
-        }
-        if rate >= opts.max_rate {
-            break;
-        }
-        rate = ((rate as f64 * opts.factor).round() as u64)
-            .max(rate + 1)
-            .min(opts.max_rate);
-    }
-    if let (false, Some((pass_rate, _)), Some(fail_rate)) = (opts.no_bisect, best, first_fail) {
-        let mid = (pass_rate + fail_rate) / 2;
-        if mid > pass_rate && mid < fail_rate {
-            let step = runner.step(mid, drain, true).await;
-            if step.pass {
-                best = Some((mid, step.p99_us));
-            }
-            steps.push(step);
-        }
-    }
-
-    let overload = if opts.no_overload {
-        None
-    } else {
-        let base = first_fail.unwrap_or(rate);
-        let step = runner
-            .step(base.saturating_mul(2), opts.overload_drain_seconds, false)
-            .await;
-        Some(step)
-    };
+    let (mut runner, sender_task) = Runner::start(ctx, opts, vec![group], vec![], sender_socket);
+    let search = search(&mut runner).await;
 
     log("broadcast: closing members and sender");
-    drop(runner);
-    let _ = tokio::time::timeout(Duration::from_secs(3), sender_task).await;
+    runner.close(sender_task).await;
     let disconnected_total = shared.disconnected.load(Ordering::Relaxed);
-    finish(tasks, stop_tx).await;
+    finish(vec![tasks], stop_tx).await;
 
-    let sustained_rate = best.map_or(0, |(r, _)| r);
-    let loadgen_cpu_max = steps
-        .iter()
-        .chain(overload.iter())
-        .map(|s| s.loadgen_cpu_pct)
-        .fold(0.0, f64::max);
+    let sustained_rate = search.best().map_or(0, |s| s.rate);
     let fields = json!({
         "members": n,
         "joined": members,
@@ -692,34 +1100,16 @@ pub async fn run(ctx: &Ctx, opts: &Opts) -> Outcome {
         "setup_seconds": sys::round2(report.seconds),
         "step_seconds": opts.step_seconds,
         "p99_limit_ms": opts.p99_limit_ms,
-        "steps": steps.iter().map(Step::json).collect::<Vec<_>>(),
+        "steps": search.steps.iter().map(Step::json).collect::<Vec<_>>(),
         "sustained_rate": sustained_rate,
         "sustained_deliveries_per_s": sustained_rate * members as u64,
-        "sustained_p99_ms": best.and_then(|(_, p)| p).map(ms),
-        "overload": overload.as_ref().map(|s| json!({
-            "rate": s.rate,
-            "sent": s.sent,
-            "expected": s.expected,
-            "delivered": s.delivered,
-            "lost": s.lost(),
-            "late": s.late,
-            "p50_ms": s.p50_us.map(ms),
-            "p99_ms": s.p99_us.map(ms),
-            "max_ms": s.max_us.map(ms),
-            "rss_kib": s.rss_kib,
-            "rss_peak_kib": s.rss_peak_kib,
-            "disconnected": s.disconnected,
-            "drain_ms": s.drain_ms,
-            "loadgen_cpu_pct": s.loadgen_cpu_pct,
-            "server_cpu_pct": s.server_cpu_pct,
-            "sender_error": s.sender_error,
-        })),
+        "sustained_p99_ms": search.best().and_then(|s| s.p99_us).map(ms),
+        "overload": search.overload.as_ref().map(Step::overload_json),
         "disconnected_total": disconnected_total,
-        "loadgen_cpu_pct": loadgen_cpu_max,
+        "loadgen_cpu_pct": search.loadgen_cpu_max(),
     });
-    if steps.first().is_some_and(|s| s.sender_error.is_some()) {
-        let e = steps[0].sender_error.clone().unwrap_or_default();
-        return Outcome::failed(fields, format!("sender failed in the first step: {e}"));
+    if let Some(error) = search.sender_failed() {
+        return Outcome::failed(fields, error);
     }
     Outcome::ok(fields)
 }

@@ -46,6 +46,19 @@
 //!       rss_peak_kib loadgen_cpu_pct server_cpu_pct pass bisect ..}] sustained_rate
 //!       sustained_deliveries_per_s sustained_p99_ms
 //!       overload{rate expected delivered lost p99_ms rss_peak_kib disconnected ..}
+//! cluster-broadcast --url-b URL [--server-pid-b PID] [--redis-pid PID] [--members-b N]
+//!           [--probe-seconds 15] and every broadcast option
+//!     two nodes of one cluster (--url = A, --url-b = B); --members-b members on B (half),
+//!     the rest on A; the sender is a client of A.  A's members are the `local` group, B's
+//!     the `remote` one (every delivery to them crossed A → adapter → B).  A step passes
+//!     when each group on its own lost nothing and has p99 ≤ the limit; otherwise as
+//!     broadcast.  Probe broadcasts first, until one reaches every member (15 s at most).
+//!     → broadcast's fields (steps[] with groups[{name members expected delivered lost
+//!       p99_ms pass ..}] and procs{node_b redis: cpu_pct rss_peak_kib}) and
+//!       sustained_cross_node_deliveries_per_s sustained_cross_node_p99_ms
+//!       sustained_local_deliveries_per_s sustained_local_p99_ms
+//!       sustained_step first_failing_step overload_summary{cross_node_lost local_lost
+//!       node_a_cpu_pct node_b_cpu_pct redis_cpu_pct failed_groups ..}
 //! ```
 //!
 //! Every result also has `scenario`, `loadgen_cpu_pct` (loadgen's own CPU over the measured
@@ -63,6 +76,7 @@
 //! Build: `cargo build --release` here (its own workspace; target/ is not committed).
 
 mod broadcast;
+mod cluster;
 mod connect;
 mod echo;
 mod http;
@@ -140,6 +154,13 @@ enum Scenario {
         common: Common,
         #[command(flatten)]
         opts: broadcast::Opts,
+    },
+    /// Room broadcast fan-out across two nodes of a cluster (sender on A, members on A and B).
+    ClusterBroadcast {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        opts: cluster::Opts,
     },
     /// Closed-loop echo with ack over HTTP long-polling.
     Polling {
@@ -308,14 +329,18 @@ pub fn ms(us: u64) -> f64 {
 }
 
 fn parse_target(common: &Common) -> Result<Target, String> {
-    let rest = common
-        .url
+    parse_url("--url", &common.url, &common.path)
+}
+
+/// The target at `url` (option `what`), Engine.IO endpoint `path`.
+fn parse_url(what: &str, url: &str, path: &str) -> Result<Target, String> {
+    let rest = url
         .strip_prefix("http://")
-        .or_else(|| common.url.strip_prefix("ws://"))
-        .ok_or_else(|| format!("--url must start with http:// or ws://: {}", common.url))?;
+        .or_else(|| url.strip_prefix("ws://"))
+        .ok_or_else(|| format!("{what} must start with http:// or ws://: {url}"))?;
     let host = rest.split('/').next().unwrap_or_default().to_owned();
     if host.is_empty() {
-        return Err(format!("--url has no host: {}", common.url));
+        return Err(format!("{what} has no host: {url}"));
     }
     let with_port = if host
         .rsplit_once(':')
@@ -336,7 +361,7 @@ fn parse_target(common: &Common) -> Result<Target, String> {
         .or(addrs.first())
         .copied()
         .ok_or_else(|| format!("{with_port} resolves to nothing"))?;
-    let trimmed = common.path.trim_matches('/');
+    let trimmed = path.trim_matches('/');
     let path = if trimmed.is_empty() {
         "/".to_owned()
     } else {
@@ -370,11 +395,29 @@ fn emit(scenario: &str, common: &Common, outcome: Outcome) {
     let _ = stdout.flush();
 }
 
+/// A TCP connection to the target succeeds within 3 s.
+async fn reachable(target: &Target) -> Result<(), String> {
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(target.addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("server not reachable at {}: {e}", target.addr)),
+        Err(_) => Err(format!(
+            "server not reachable at {}: connect timed out",
+            target.addr
+        )),
+    }
+}
+
 async fn run(cli: Cli) -> i32 {
     let (name, common) = match &cli.scenario {
         Scenario::Connect { common, .. } => ("connect", common.clone()),
         Scenario::Echo { common, .. } => ("echo", common.clone()),
         Scenario::Broadcast { common, .. } => ("broadcast", common.clone()),
+        Scenario::ClusterBroadcast { common, .. } => ("cluster-broadcast", common.clone()),
         Scenario::Polling { common, .. } => ("polling", common.clone()),
     };
     let fail = |code: i32, msg: String| {
@@ -388,24 +431,27 @@ async fn run(cli: Cli) -> i32 {
     if common.concurrency == 0 {
         return fail(2, "--concurrency must be at least 1".into());
     }
-    if let Some(pid) = common.server_pid {
-        if !sys::pid_alive(pid) {
-            return fail(2, format!("--server-pid {pid}: no such process"));
+    let mut pids = vec![("--server-pid", common.server_pid)];
+    // Node B of cluster-broadcast: its target, and the pids of B and Redis.
+    let mut target_b = None;
+    if let Scenario::ClusterBroadcast { opts, .. } = &cli.scenario {
+        match parse_url("--url-b", &opts.url_b, &common.path) {
+            Ok(t) => target_b = Some(t),
+            Err(e) => return fail(2, e),
+        }
+        pids.push(("--server-pid-b", opts.server_pid_b));
+        pids.push(("--redis-pid", opts.redis_pid));
+    }
+    for (what, pid) in pids {
+        if let Some(pid) = pid {
+            if !sys::pid_alive(pid) {
+                return fail(2, format!("{what} {pid}: no such process"));
+            }
         }
     }
-    match tokio::time::timeout(
-        Duration::from_secs(3),
-        tokio::net::TcpStream::connect(target.addr),
-    )
-    .await
-    {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return fail(2, format!("server not reachable at {}: {e}", target.addr)),
-        Err(_) => {
-            return fail(
-                2,
-                format!("server not reachable at {}: connect timed out", target.addr),
-            )
+    for t in std::iter::once(&target).chain(target_b.as_ref()) {
+        if let Err(e) = reachable(t).await {
+            return fail(2, e);
         }
     }
     let ctx = Ctx {
@@ -421,6 +467,10 @@ async fn run(cli: Cli) -> i32 {
             Scenario::Echo { opts, .. } => echo::run_ws(&ctx, &opts).await,
             Scenario::Polling { opts, .. } => polling::run(&ctx, &opts).await,
             Scenario::Broadcast { opts, .. } => broadcast::run(&ctx, &opts).await,
+            Scenario::ClusterBroadcast { opts, .. } => {
+                let target_b = target_b.expect("parsed above");
+                cluster::run(&ctx, &opts, &target_b).await
+            }
         }
     };
     match tokio::time::timeout(Duration::from_secs(common.timeout), scenario).await {
