@@ -301,6 +301,16 @@ fn random_id() -> String {
         .collect()
 }
 
+/// A list of strings as MessagePack.
+fn strings(items: &[String]) -> Mp {
+    Mp::Array(
+        items
+            .iter()
+            .map(|s| Mp::String(s.as_str().into()))
+            .collect(),
+    )
+}
+
 fn wire_opts(selection: &Selection) -> Value {
     json!({ "rooms": selection.rooms, "except": selection.except })
 }
@@ -334,8 +344,6 @@ impl Adapter for RedisAdapter {
         } else {
             wire::map(vec![])
         };
-        let strings =
-            |v: &[String]| Mp::Array(v.iter().map(|s| Mp::String(s.as_str().into())).collect());
         let message = Mp::Array(vec![
             Mp::String(inner.uid.as_str().into()),
             wire::event_packet(namespace, event, payload),
@@ -363,8 +371,6 @@ impl Adapter for RedisAdapter {
     ) -> BoxFuture<'static, RemoteAcks> {
         let inner = self.inner.clone();
         let nsp = namespace.to_owned();
-        let strings =
-            |v: &[String]| Mp::Array(v.iter().map(|s| Mp::String(s.as_str().into())).collect());
         let opts = wire::map(vec![
             ("rooms", strings(&selection.rooms)),
             ("except", strings(&selection.except)),
@@ -698,21 +704,16 @@ async fn subscribe_loop(
         };
         let connected =
             tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await;
-        let pubsub = match connected {
-            Ok(Ok(pubsub)) => pubsub,
-            Ok(Err(err)) => {
+        let failure = match connected {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("connection timed out".to_owned()),
+        };
+        let pubsub = match failure {
+            Ok(pubsub) => pubsub,
+            Err(why) => {
                 if lost_since.is_none() {
-                    log::warn!("cannot subscribe on Redis: {err}; retrying");
-                    lost_since = Some(Instant::now());
-                }
-                drop(strong);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            Err(_) => {
-                if lost_since.is_none() {
-                    log::warn!("cannot subscribe on Redis: connection timed out; retrying");
+                    log::warn!("cannot subscribe on Redis: {why}; retrying");
                     lost_since = Some(Instant::now());
                 }
                 drop(strong);

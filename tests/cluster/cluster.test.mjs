@@ -83,6 +83,16 @@ const idsOf = (...clients) => clients.map((c) => c.id).sort();
  * The cross-node scenarios with `from` (A) initiating and `to` (B) on the far side. Every
  * scenario also checks the way back where the brief asks for both directions.
  */
+/** Two official clients on node A (a1, a2) and two on node B (b1, b2). */
+async function twoOnEach(cluster, A, B) {
+  return [
+    await cluster.client(A, "a1"),
+    await cluster.client(A, "a2"),
+    await cluster.client(B, "b1"),
+    await cluster.client(B, "b2"),
+  ];
+}
+
 function scenarios(cluster, roles) {
   const nodes = () => {
     const [A, B] = roles.map((i) => cluster.nodes[i]);
@@ -93,10 +103,7 @@ function scenarios(cluster, roles) {
     const { A, B } = nodes();
     const R = uniq("room");
     const S = uniq("other");
-    const a1 = await cluster.client(A, "a1");
-    const a2 = await cluster.client(A, "a2");
-    const b1 = await cluster.client(B, "b1");
-    const b2 = await cluster.client(B, "b2");
+    const [a1, a2, b1, b2] = await twoOnEach(cluster, A, B);
     await a1.ok({ op: "join", room: R });
     await b1.ok({ op: "join", room: R });
     await b2.ok({ op: "join", room: S });
@@ -131,10 +138,7 @@ function scenarios(cluster, roles) {
     const { A, B } = nodes();
     const X = uniq("x");
     const R = uniq("room");
-    const a1 = await cluster.client(A, "a1");
-    const a2 = await cluster.client(A, "a2");
-    const b1 = await cluster.client(B, "b1");
-    const b2 = await cluster.client(B, "b2");
+    const [a1, a2, b1, b2] = await twoOnEach(cluster, A, B);
     const everyone = [a1, a2, b1, b2];
     for (const c of everyone) await c.ok({ op: "join", room: R });
     await a1.ok({ op: "join", room: X });
@@ -163,10 +167,7 @@ function scenarios(cluster, roles) {
   it("3. emitWithAck collects every member's answer across nodes; a silent one times out with the rest", { timeout: STEP_MS }, async () => {
     const { A, B } = nodes();
     const R = uniq("acks");
-    const a1 = await cluster.client(A, "a1");
-    const a2 = await cluster.client(A, "a2");
-    const b1 = await cluster.client(B, "b1");
-    const b2 = await cluster.client(B, "b2");
+    const [a1, a2, b1, b2] = await twoOnEach(cluster, A, B);
     const initiator = await cluster.client(A, "ask");
     const answering = [a1, a2, b1, b2];
     for (const c of answering) {
@@ -241,10 +242,7 @@ function scenarios(cluster, roles) {
     const SRC = uniq("src");
     const DST = uniq("dst");
     const OTHER = uniq("other");
-    const a1 = await cluster.client(A, "a1");
-    const a2 = await cluster.client(A, "a2");
-    const b1 = await cluster.client(B, "b1");
-    const b2 = await cluster.client(B, "b2");
+    const [a1, a2, b1, b2] = await twoOnEach(cluster, A, B);
     const a3 = await cluster.client(A, "a3");
     const everyone = [a1, a2, b1, b2];
     await a2.ok({ op: "join", room: SRC });

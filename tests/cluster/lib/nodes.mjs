@@ -27,32 +27,8 @@ function requireExecutable(path, hint) {
   }
 }
 
-/** One cluster node process, either kind. */
-export class ClusterNode {
-  /**
-   * @param {"rust"|"node"} kind
-   * @param {string} name  NODE_NAME
-   * @param {string} redisUrl
-   * @param {object} [env]  extra environment (REQUESTS_TIMEOUT_MS, ...)
-   */
-  constructor(kind, name, redisUrl, env = {}) {
-    if (kind !== "rust" && kind !== "node") throw new Error(`unknown node kind ${kind}`);
-    this.kind = kind;
-    this.name = name;
-    const nodeEnv = { PORT: "0", REDIS_URL: redisUrl, NODE_NAME: name, RUST_LOG: process.env.RUST_LOG || "warn", ...env };
-    if (kind === "rust") {
-      requireExecutable(CLUSTER_NODE, "build it with `cargo build --example cluster_node`, or point CLUSTER_NODE at it");
-      this.proc = new Proc(`${name}-rust`, CLUSTER_NODE, [], { env: nodeEnv });
-    } else {
-      this.proc = new Proc(`${name}-node`, process.execPath, [NODE_NODE], { env: nodeEnv, cwd: clusterDir });
-    }
-    this.port = null;
-  }
-
-  get label() {
-    return `${this.name}(${this.kind})`;
-  }
-
+/** A server process that prints `LISTENING 127.0.0.1:<port>` when ready (`this.proc`). */
+class ListeningProcess {
   get url() {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -76,36 +52,43 @@ export class ClusterNode {
   }
 }
 
+/** One cluster node process, either kind. */
+export class ClusterNode extends ListeningProcess {
+  /**
+   * @param {"rust"|"node"} kind
+   * @param {string} name  NODE_NAME
+   * @param {string} redisUrl
+   * @param {object} [env]  extra environment (REQUESTS_TIMEOUT_MS, ...)
+   */
+  constructor(kind, name, redisUrl, env = {}) {
+    super();
+    if (kind !== "rust" && kind !== "node") throw new Error(`unknown node kind ${kind}`);
+    this.kind = kind;
+    this.name = name;
+    const nodeEnv = { PORT: "0", REDIS_URL: redisUrl, NODE_NAME: name, RUST_LOG: process.env.RUST_LOG || "warn", ...env };
+    if (kind === "rust") {
+      requireExecutable(CLUSTER_NODE, "build it with `cargo build --example cluster_node`, or point CLUSTER_NODE at it");
+      this.proc = new Proc(`${name}-rust`, CLUSTER_NODE, [], { env: nodeEnv });
+    } else {
+      this.proc = new Proc(`${name}-node`, process.execPath, [NODE_NODE], { env: nodeEnv, cwd: clusterDir });
+    }
+    this.port = null;
+  }
+
+  get label() {
+    return `${this.name}(${this.kind})`;
+  }
+}
+
 /** The demo chat binary, clustered through Redis: `--port 0 --redis <url>`. */
-export class DemoNode {
+export class DemoNode extends ListeningProcess {
   constructor(name, redisUrl) {
+    super();
     requireExecutable(DEMO_SERVER, "build it with `cargo build`, or point DEMO_SERVER at it");
     this.name = name;
     this.proc = new Proc(`${name}-demo`, DEMO_SERVER, ["--host", "127.0.0.1", "--port", "0", "--redis", redisUrl], {
       env: { RUST_LOG: process.env.RUST_LOG || "warn", PORT: undefined }, // --port only
     });
     this.port = null;
-  }
-
-  get url() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start() {
-    const m = await this.proc.start({ ready: LISTENING });
-    this.port = Number(m[2]);
-    return this;
-  }
-
-  alive() {
-    return this.proc.alive();
-  }
-
-  stop() {
-    return this.proc.stop();
-  }
-
-  logTail(chars) {
-    return this.proc.logTail(chars);
   }
 }
