@@ -44,30 +44,6 @@ fn target(io: &SocketIo, cmd: &Value) -> BroadcastOperator {
         .except(strings(&cmd["except"]))
 }
 
-/// A value of one payload moved into another, its binary placeholders re-attached there.
-fn reattach(value: &Value, from: &Payload, into: &mut Payload) -> Value {
-    if let Some(index) = value
-        .get("_placeholder")
-        .and_then(|_| value.get("num"))
-        .and_then(Value::as_u64)
-    {
-        if let Some(data) = from.attachments().get(index as usize) {
-            return into.attach(data.clone());
-        }
-    }
-    match value {
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| reattach(v, from, into)).collect())
-        }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), reattach(v, from, into)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// The first argument of each answer, binary kept, into `reply`; false if any did not answer.
 fn first_args(
     answers: Vec<Result<Payload, actix_socketio::AckError>>,
@@ -79,7 +55,7 @@ fn first_args(
         match answer {
             Ok(payload) => {
                 let first = payload.args().first().cloned().unwrap_or(Value::Null);
-                out.push(reattach(&first, &payload, reply));
+                out.push(reply.adopt(&first, payload.attachments()));
             }
             Err(_) => ok = false,
         }

@@ -7,7 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use std::collections::BTreeMap;
 
 use actix_socketio::{
-    adapter::RemoteSocket, AckSender, Event, LeaveReason, Namespace, Socket, SocketIo,
+    adapter::RemoteSocket, AckSender, BroadcastOperator, Event, LeaveReason, Namespace, Socket,
+    SocketIo,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,23 +36,6 @@ fn user(socket: &Socket) -> Value {
 fn remote_user(socket: &RemoteSocket) -> Value {
     let name = socket.data()["name"].as_str().unwrap_or("guest");
     json!({ "id": socket.id(), "name": name })
-}
-
-/// The room's members on every node (this node's alone if the others do not answer).
-async fn members_of(ns: &Namespace, room: &str) -> Vec<RemoteSocket> {
-    match ns.to(room).fetch_remote_sockets().await {
-        Ok(sockets) => sockets,
-        Err(err) => {
-            log::warn!("room {room}: other nodes did not answer ({err}); listing this node's");
-            ns.to(room)
-                .local()
-                .fetch_sockets()
-                .await
-                .into_iter()
-                .map(RemoteSocket::from)
-                .collect()
-        }
-    }
 }
 
 /// A default nickname derived from the socket id: `guest-` and four hex digits.
@@ -151,7 +135,7 @@ fn on_connect(ns: &Namespace, socket: Socket) {
         actix::spawn(async move {
             // Counted from every node's sockets, each one's private room left out.
             let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-            for socket in members_of_all(&namespace).await {
+            for socket in cluster_sockets(namespace.all()).await {
                 for room in socket.rooms().iter().filter(|r| *r != socket.id()) {
                     *counts.entry(room.clone()).or_default() += 1;
                 }
@@ -174,13 +158,15 @@ fn on_connect(ns: &Namespace, socket: Socket) {
     });
 }
 
-/// Every socket of the namespace on every node (this node's alone if the others do not answer).
-async fn members_of_all(ns: &Namespace) -> Vec<RemoteSocket> {
-    match ns.all().fetch_remote_sockets().await {
+/// The selected sockets on every node (this node's alone if the others do not answer).
+async fn cluster_sockets(target: BroadcastOperator) -> Vec<RemoteSocket> {
+    match target.fetch_remote_sockets().await {
         Ok(sockets) => sockets,
         Err(err) => {
-            log::warn!("other nodes did not answer ({err}); listing this node's rooms");
-            ns.fetch_sockets()
+            log::warn!("other nodes did not answer ({err}); listing this node's sockets");
+            target
+                .local()
+                .fetch_sockets()
                 .await
                 .into_iter()
                 .map(RemoteSocket::from)
@@ -216,7 +202,7 @@ fn on_join(ns: &Namespace, socket: Socket, mut event: Event) {
     actix::spawn(async move {
         // A socket's private room is named by its id: joining it would read its direct messages
         // (on whichever node that socket is).
-        let current = members_of(&ns, &room).await;
+        let current = cluster_sockets(ns.to(room.as_str())).await;
         if current.iter().any(|s| s.id() == room) {
             return refuse(ack, "that room name is reserved");
         }
@@ -292,7 +278,7 @@ fn on_direct(ns: &Namespace, socket: Socket, mut event: Event) {
     };
     let ns = ns.clone();
     actix::spawn(async move {
-        let found = members_of(&ns, &to).await;
+        let found = cluster_sockets(ns.to(to.as_str())).await;
         let Some(target) = found.into_iter().find(|s| s.id() == to) else {
             return refuse(ack, "no such user (they may have left)");
         };

@@ -30,7 +30,7 @@ use super::{
 };
 use crate::{
     rooms::Selector,
-    socket::{error::AckError, namespace::Namespace, payload::Payload},
+    socket::{error::AckError, namespace::Namespace, operator::disconnect_each, payload::Payload},
 };
 
 const SOCKETS: u64 = 0;
@@ -420,7 +420,7 @@ impl Adapter for RedisAdapter {
                             None => Vec::new(),
                         };
                         acks.answers
-                            .push(Ok(wire::payload_of(args, &reply.attachments)));
+                            .push(Ok(wire::payload_of(&args, &reply.attachments)));
                     }
                     _ => {}
                 }
@@ -792,8 +792,7 @@ async fn subscribe_namespace(inner: &Inner, sink: &mut redis::aio::PubSubSink, n
 fn on_message(inner: &Arc<Inner>, message: &Msg) {
     let channel = message.get_channel_name();
     let bytes = message.get_payload_bytes();
-    let outcome = if let Some(rest) = channel.strip_prefix(&inner.response_prefix) {
-        let _ = rest;
+    let outcome = if channel.starts_with(&inner.response_prefix) {
         on_response(inner, bytes)
     } else if let Some(rest) = channel.strip_prefix(&inner.request_prefix) {
         match rest.strip_suffix('#') {
@@ -832,7 +831,10 @@ fn on_broadcast(inner: &Inner, channel: &str, bytes: &[u8]) -> Result<(), String
         Some(Value::String(nsp)) => nsp.as_str(),
         Some(_) => return Err("packet.nsp is not a string".into()),
     };
-    if !channel[inner.channel_prefix.len()..].starts_with(&format!("{nsp}#")) {
+    let on_own_channel = channel[inner.channel_prefix.len()..]
+        .strip_prefix(nsp)
+        .is_some_and(|rest| rest.starts_with('#'));
+    if !on_own_channel {
         return Err(format!(
             "packet for namespace {nsp:?} on another namespace's channel"
         ));
@@ -845,11 +847,7 @@ fn on_broadcast(inner: &Inner, channel: &str, bytes: &[u8]) -> Result<(), String
     if !opts.is_object() {
         return Err("opts is not an object".into());
     }
-    let selector = Selector {
-        rooms: rooms_arc(opts.get("rooms")),
-        except_rooms: rooms_arc(opts.get("except")),
-        except_ids: Vec::new(),
-    };
+    let selector = selector_of(opts);
     let volatile = opts["flags"]["volatile"].as_bool().unwrap_or(false);
     ns.deliver_from_cluster(selector, &event, payload, volatile)
         .map_err(|e| e.to_string())
@@ -945,20 +943,18 @@ fn on_request(inner: &Arc<Inner>, nsp: &str, bytes: &[u8]) -> Result<(), String>
                 .unwrap_or(false);
             let inner = inner.clone();
             actix_rt::spawn(async move {
-                let sockets = ns.local_sockets(selector.clone()).await;
+                // Join and leave by selection need no list of the sockets; a disconnect and the
+                // per-socket form (which answers only from the node that has the socket) do.
+                let sockets = if kind == REMOTE_DISCONNECT || by_sid {
+                    ns.local_sockets(selector.clone()).await
+                } else {
+                    Vec::new()
+                };
                 let found = !sockets.is_empty();
                 match kind {
                     REMOTE_JOIN => ns.local_join(selector, rooms),
                     REMOTE_LEAVE => ns.local_leave(selector, rooms),
-                    _ => {
-                        for socket in sockets {
-                            if close {
-                                socket.disconnect_and_close();
-                            } else {
-                                socket.disconnect();
-                            }
-                        }
-                    }
+                    _ => disconnect_each(sockets, close),
                 }
                 // The older per-socket form expects an answer from the node that has it.
                 if let (true, true, Some(id)) = (by_sid, found, request_id) {

@@ -237,44 +237,20 @@ pub(crate) fn event_of(packet: &Value, attachments: &[Bytes]) -> Option<(String,
     let data = packet.get("data")?.as_array()?;
     let (event, args) = data.split_first()?;
     let event = event.as_str()?.to_owned();
-    Some((event, payload_of(args.to_vec(), attachments)))
+    Some((event, payload_of(args, attachments)))
 }
 
 /// Arguments with placeholders into the message's attachments → a payload with its own.
-pub(crate) fn payload_of(args: Vec<Value>, attachments: &[Bytes]) -> Payload {
+pub(crate) fn payload_of(args: &[Value], attachments: &[Bytes]) -> Payload {
     if attachments.is_empty() {
-        return Payload::from_parts(args, Vec::new());
+        return Payload::from_parts(args.to_vec(), Vec::new());
     }
-    // Renumber the placeholders these arguments use, so the payload carries only its own.
-    let mut own = Vec::new();
-    let args = args
-        .into_iter()
-        .map(|arg| renumber(arg, attachments, &mut own))
-        .collect();
-    Payload::from_parts(args, own)
-}
-
-fn renumber(value: Value, attachments: &[Bytes], own: &mut Vec<Bytes>) -> Value {
-    if let Some(Some(num)) = placeholder_index(&value) {
-        if let Some(data) = attachments.get(num) {
-            own.push(data.clone());
-            return placeholder(own.len() - 1);
-        }
+    let mut payload = Payload::new();
+    for arg in args {
+        let arg = payload.adopt(arg, attachments);
+        payload = payload.value(arg);
     }
-    match value {
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|v| renumber(v, attachments, own))
-                .collect(),
-        ),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, renumber(v, attachments, own)))
-                .collect(),
-        ),
-        other => other,
-    }
+    payload
 }
 
 /// Binary arguments in a JSON message: Node's `JSON.stringify` of a Buffer,
@@ -433,7 +409,7 @@ mod tests {
     #[test]
     fn payload_of_keeps_only_its_own_attachments() {
         let attachments = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
-        let payload = payload_of(vec![json!({"f": placeholder(1)})], &attachments);
+        let payload = payload_of(&[json!({"f": placeholder(1)})], &attachments);
         assert_eq!(payload.args(), &[json!({"f": placeholder(0)})]);
         assert_eq!(payload.attachments(), &[Bytes::from_static(b"b")]);
         assert_eq!(

@@ -300,12 +300,17 @@ impl BroadcastOperator {
         if let Some(adapter) = self.cluster() {
             adapter.disconnect_sockets(self.ns.name(), &self.selection(), close);
         }
-        for socket in self.fetch_sockets().await {
-            if close {
-                socket.disconnect_and_close();
-            } else {
-                socket.disconnect();
-            }
+        disconnect_each(self.fetch_sockets().await, close);
+    }
+}
+
+/// `disconnect` (or, with `close`, `disconnect_and_close`) for each of these sockets.
+pub(crate) fn disconnect_each(sockets: Vec<Socket>, close: bool) {
+    for socket in sockets {
+        if close {
+            socket.disconnect_and_close();
+        } else {
+            socket.disconnect();
         }
     }
 }

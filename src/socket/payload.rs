@@ -54,6 +54,29 @@ impl Payload {
         placeholder(self.attachments.len() - 1)
     }
 
+    /// A value taken from elsewhere (placeholders pointing into `attachments`), with the
+    /// binary data it refers to attached to this payload and its placeholders renumbered;
+    /// returns the value to put in an argument. E.g. forwarding the first argument of several
+    /// acknowledgements, binary included, as one array.
+    pub fn adopt(&mut self, value: &Value, attachments: &[Bytes]) -> Value {
+        if let Some(Some(num)) = placeholder_index(value) {
+            if let Some(data) = attachments.get(num) {
+                return self.attach(data.clone());
+            }
+        }
+        match value {
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.adopt(v, attachments)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.adopt(v, attachments)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     /// The arguments, binary ones as placeholders.
     pub fn args(&self) -> &[Value] {
         &self.args
