@@ -1,115 +1,21 @@
-//! `SocketIo`, the handle applications hold: namespaces, configuration, the session registry,
-//! and the actix-web service that mounts the endpoint.
+//! The public facade: `SocketIo`, the handle applications hold (namespaces, configuration,
+//! stats, shutdown, the actix-web service), over one Engine.IO server running Socket.IO.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc, RwLock,
-    },
-};
+use std::{sync::Arc, time::Duration};
 
-use actix::Addr;
 use actix_web::web::ServiceConfig;
 
 use crate::{
     adapter::Adapter,
     config::Config,
-    engine::session::{CloseSession, Session},
+    engine::{
+        handler::{Echo, SessionHandler},
+        registry::Engine,
+        service,
+    },
     reason::DisconnectReason,
-    service,
-    socket::{namespace::Namespace, socket::Socket},
+    socket::{connection::Connection, namespace::Namespace, socket::Socket, state::ServerState},
 };
-
-/// What sits on top of Engine.IO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Socket.IO v5 (the normal case).
-    SocketIo,
-    /// Plain Engine.IO echo, for the Engine.IO conformance suite.
-    EngineEcho,
-}
-
-/// A registered session: its actor, and whether a POST is being read for it right now.
-#[derive(Clone)]
-pub(crate) struct SessionEntry {
-    pub(crate) addr: Addr<Session>,
-    pub(crate) posting: Arc<AtomicBool>,
-}
-
-/// State shared by the service and every session.
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) mode: Mode,
-    namespaces: RwLock<HashMap<String, Namespace>>,
-    sessions: RwLock<HashMap<Arc<str>, SessionEntry>>,
-    open_sessions: AtomicUsize,
-    /// `emit_with_ack` calls waiting for an answer, across all sessions.
-    pub(crate) pending_acks: AtomicUsize,
-    /// Non-empty rooms across all namespaces (private per-socket rooms included).
-    pub(crate) rooms: Arc<AtomicUsize>,
-    /// The cluster adapter, when this server is one node of several.
-    adapter: std::sync::OnceLock<Arc<dyn Adapter>>,
-}
-
-impl Shared {
-    /// Reserves a place for a new session; false when `max_connections` is reached.
-    pub(crate) fn reserve_session(&self) -> bool {
-        let previous = self.open_sessions.fetch_add(1, Ordering::AcqRel);
-        if let Some(max) = self.config.max_connections {
-            if previous >= max {
-                self.open_sessions.fetch_sub(1, Ordering::AcqRel);
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Registers a session started after a successful [`Shared::reserve_session`].
-    pub(crate) fn insert_session(&self, sid: Arc<str>, addr: Addr<Session>) {
-        self.sessions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                sid,
-                SessionEntry {
-                    addr,
-                    posting: Arc::new(AtomicBool::new(false)),
-                },
-            );
-    }
-
-    /// Gives back a place taken by [`Shared::reserve_session`]; each session calls it once.
-    pub(crate) fn release_reservation(&self) {
-        self.open_sessions.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Forgets a session: its sid answers "Session ID unknown" from now on.
-    pub(crate) fn remove_session(&self, sid: &str) {
-        self.sessions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(sid);
-    }
-
-    /// The actor of an open session.
-    pub(crate) fn session(&self, sid: &str) -> Option<SessionEntry> {
-        self.sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sid)
-            .cloned()
-    }
-
-    /// The namespace of that name, if the application declared it.
-    pub(crate) fn namespace(&self, name: &str) -> Option<Namespace> {
-        self.namespaces
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
-    }
-}
 
 /// What the server holds right now (see [`SocketIo::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,7 +53,7 @@ pub struct Stats {
 /// ```
 #[derive(Clone)]
 pub struct SocketIo {
-    shared: Arc<Shared>,
+    engine: Arc<Engine<Connection>>,
 }
 
 impl Default for SocketIo {
@@ -159,29 +65,23 @@ impl Default for SocketIo {
 impl SocketIo {
     /// A server with this configuration and no namespace yet.
     pub fn new(config: Config) -> Self {
-        Self::with_mode(config, Mode::SocketIo)
+        let state = ServerState::new(&config);
+        SocketIo {
+            engine: Arc::new(Engine::new(config, state)),
+        }
     }
 
     /// A plain Engine.IO server that echoes every message back, text and binary. It exists for
     /// the Engine.IO conformance suite; applications want [`SocketIo::new`].
     #[doc(hidden)]
-    pub fn engine_echo(config: Config) -> Self {
-        Self::with_mode(config, Mode::EngineEcho)
+    pub fn engine_echo(config: Config) -> EngineEcho {
+        EngineEcho {
+            engine: Arc::new(Engine::new(config, ())),
+        }
     }
 
-    fn with_mode(config: Config, mode: Mode) -> Self {
-        SocketIo {
-            shared: Arc::new(Shared {
-                config,
-                mode,
-                namespaces: RwLock::new(HashMap::new()),
-                sessions: RwLock::new(HashMap::new()),
-                open_sessions: AtomicUsize::new(0),
-                pending_acks: AtomicUsize::new(0),
-                rooms: Arc::new(AtomicUsize::new(0)),
-                adapter: std::sync::OnceLock::new(),
-            }),
-        }
+    fn state(&self) -> &ServerState {
+        &self.engine.app
     }
 
     /// Declares a namespace (creating it if needed) and sets its connect handler.
@@ -202,24 +102,7 @@ impl SocketIo {
         } else {
             format!("/{name}")
         };
-        let ns = self
-            .shared
-            .namespaces
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name.clone())
-            .or_insert_with(|| {
-                Namespace::new(
-                    &name,
-                    self.shared.config.max_rooms_per_socket,
-                    self.shared.rooms.clone(),
-                )
-            })
-            .clone();
-        if let Some(adapter) = self.shared.adapter.get() {
-            ns.install_adapter(adapter);
-        }
-        ns
+        self.state().of(name)
     }
 
     /// Makes this server one node of a cluster: broadcasts, room changes, acks, socket fetches
@@ -227,84 +110,96 @@ impl SocketIo {
     /// [`RedisAdapter`](crate::adapter::RedisAdapter)). Set it once, before serving; a second
     /// call is ignored (returns false). Without it the server is a single node.
     pub fn set_adapter(&self, adapter: impl Adapter) -> bool {
-        let adapter: Arc<dyn Adapter> = Arc::new(adapter);
-        if self.shared.adapter.set(adapter.clone()).is_err() {
-            return false;
-        }
-        let namespaces: Vec<Namespace> = self
-            .shared
-            .namespaces
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for ns in namespaces {
-            ns.install_adapter(&adapter);
-        }
-        true
+        self.state().set_adapter(Arc::new(adapter))
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
-        &self.shared.config
+        &self.engine.config
     }
 
     /// Number of open Engine.IO sessions (connected clients).
     pub fn session_count(&self) -> usize {
-        self.shared.open_sessions.load(Ordering::Acquire)
+        self.engine.session_count()
     }
 
     /// Counts of what the server holds right now: after every client has left, all are zero.
     pub fn stats(&self) -> Stats {
-        let sockets = self
-            .shared
-            .namespaces
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(Namespace::socket_count)
-            .sum();
+        let state = self.state();
         Stats {
             sessions: self.session_count(),
-            sockets,
-            rooms: self.shared.rooms.load(Ordering::Acquire),
-            pending_acks: self.shared.pending_acks.load(Ordering::Acquire),
+            sockets: state.namespaces().iter().map(Namespace::socket_count).sum(),
+            rooms: state.rooms.load(std::sync::atomic::Ordering::Acquire),
+            pending_acks: state
+                .pending_acks
+                .load(std::sync::atomic::Ordering::Acquire),
         }
     }
 
     /// Closes every session ("server shutting down" for their sockets; WebSocket clients get
     /// close code 1001 after what was queued for them, polling clients a close packet) and
     /// waits up to `grace` for them to be gone. Call it before stopping the HTTP server.
-    pub async fn shutdown(&self, grace: std::time::Duration) {
-        let sessions: Vec<Addr<Session>> = self
-            .shared
-            .sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|entry| entry.addr.clone())
-            .collect();
-        log::info!("closing {} sessions: server shutting down", sessions.len());
-        for addr in sessions {
-            addr.do_send(CloseSession {
-                reason: DisconnectReason::ServerShuttingDown,
-            });
-        }
+    pub async fn shutdown(&self, grace: Duration) {
+        let told = self.engine.close_all(DisconnectReason::ServerShuttingDown);
+        log::info!("closing {told} sessions: server shutting down");
         let deadline = tokio::time::Instant::now() + grace;
         while self.session_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    pub(crate) fn shared(&self) -> Arc<Shared> {
-        self.shared.clone()
     }
 
     /// Registers the endpoint (and its CORS policy) on an actix-web app:
     /// `App::new().configure(io.service())`.
     pub fn service(&self) -> impl FnOnce(&mut ServiceConfig) {
-        let shared = self.shared.clone();
-        move |cfg: &mut ServiceConfig| service::register(cfg, shared)
+        mount(self.engine.clone())
+    }
+}
+
+/// A plain Engine.IO endpoint that echoes every message (see [`SocketIo::engine_echo`]).
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct EngineEcho {
+    engine: Arc<Engine<Echo>>,
+}
+
+impl EngineEcho {
+    /// Registers the endpoint on an actix-web app, as [`SocketIo::service`] does.
+    pub fn service(&self) -> impl FnOnce(&mut ServiceConfig) {
+        mount(self.engine.clone())
+    }
+}
+
+fn mount<H: SessionHandler>(engine: Arc<Engine<H>>) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg: &mut ServiceConfig| service::register(cfg, engine)
+}
+
+/// An endpoint whose WebSockets [`Server`](crate::Server) can take over: a [`SocketIo`] (or
+/// the Engine.IO echo of the conformance suite).
+pub trait Endpoint: sealed::Sealed {}
+
+impl Endpoint for SocketIo {}
+impl Endpoint for EngineEcho {}
+
+pub(crate) mod sealed {
+    use std::sync::Arc;
+
+    use crate::engine::transport::raw::RawEndpoint;
+
+    /// What `Server` needs of an endpoint; not implementable outside this crate.
+    pub trait Sealed {
+        /// The engine behind the endpoint.
+        fn raw_endpoint(&self) -> Arc<dyn RawEndpoint>;
+    }
+
+    impl Sealed for super::SocketIo {
+        fn raw_endpoint(&self) -> Arc<dyn RawEndpoint> {
+            self.engine.clone()
+        }
+    }
+
+    impl Sealed for super::EngineEcho {
+        fn raw_endpoint(&self) -> Arc<dyn RawEndpoint> {
+            self.engine.clone()
+        }
     }
 }

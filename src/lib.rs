@@ -56,6 +56,19 @@
 //!         .await
 //! }
 //! ```
+//!
+//! ## Layers
+//!
+//! Imports point one way only, from the bytes up to the handlers (`tests/layers.rs` checks it):
+//!
+//! 1. [`config`], [`reason`]: settings and disconnect reasons every layer shares.
+//! 2. [`engine`]: Engine.IO v4 (codec, session actor, heartbeat, upgrade, polling and
+//!    WebSocket transports, the HTTP entry point). It hands decoded messages up through its
+//!    `SessionHandler` trait and knows nothing of Socket.IO.
+//! 3. [`socket`]: Socket.IO v5 (the parser seam and its JSON codec, namespaces, sockets, acks,
+//!    the RoomManager actor, broadcast operators, the cluster seam).
+//! 4. [`adapter`]: cluster adapters (Redis).
+//! 5. The facade: [`SocketIo`], [`Server`].
 #![deny(missing_docs)]
 
 pub mod adapter;
@@ -63,16 +76,12 @@ pub mod config;
 pub mod engine;
 mod io;
 pub mod reason;
-pub mod rooms;
 pub mod server;
-mod service;
 pub mod socket;
-mod transport;
 
 pub use config::{Config, Cors};
-pub use io::{SocketIo, Stats};
+pub use io::{Endpoint, SocketIo, Stats};
 pub use reason::DisconnectReason;
-pub use rooms::LeaveReason;
 pub use server::Server;
 pub use socket::{
     ack::{AckFuture, AckSender},
@@ -80,6 +89,8 @@ pub use socket::{
     handshake::{Handshake, Headers},
     namespace::Namespace,
     operator::{BroadcastOperator, IntoRooms},
+    parser::Parser,
     payload::Payload,
+    rooms::LeaveReason,
     socket::{Event, Socket, VolatileEmitter},
 };

@@ -21,7 +21,10 @@ use actix_service::{
 use actix_web::dev::AppConfig;
 use tokio::net::TcpStream;
 
-use crate::{io::Shared, transport::raw, SocketIo};
+use crate::{
+    engine::transport::raw::{self, RawEndpoint},
+    io::Endpoint,
+};
 
 /// An HTTP/1.1 server for an actix-web app that configures `io.service()`, like
 /// `actix_web::HttpServer` but with lean WebSockets (see the module documentation).
@@ -47,7 +50,7 @@ use crate::{io::Shared, transport::raw, SocketIo};
 /// ```
 pub struct Server<F> {
     /// The Socket.IO endpoints whose WebSockets this server takes over.
-    endpoints: Vec<Arc<Shared>>,
+    endpoints: Vec<Arc<dyn RawEndpoint>>,
     factory: F,
     builder: actix_server::ServerBuilder,
     addrs: Vec<SocketAddr>,
@@ -60,9 +63,9 @@ pub struct Server<F> {
 impl<F> Server<F> {
     /// A server for the apps `factory` makes (one per worker thread); they must configure
     /// `io.service()` for long-polling.
-    pub fn new(io: &SocketIo, factory: F) -> Self {
+    pub fn new(io: &impl Endpoint, factory: F) -> Self {
         Server {
-            endpoints: vec![io.shared()],
+            endpoints: vec![io.raw_endpoint()],
             factory,
             builder: actix_server::Server::build(),
             addrs: Vec::new(),
@@ -75,8 +78,8 @@ impl<F> Server<F> {
 
     /// Takes over the WebSockets of another `SocketIo` mounted on the same app (at another
     /// path), e.g. a second endpoint or an Engine.IO-only one.
-    pub fn also(mut self, io: &SocketIo) -> Self {
-        self.endpoints.push(io.shared());
+    pub fn also(mut self, io: &impl Endpoint) -> Self {
+        self.endpoints.push(io.raw_endpoint());
         self
     }
 
@@ -171,7 +174,7 @@ impl<F> Server<F> {
         let addr = listener.local_addr()?;
         self.addrs.push(addr);
         let factory = self.factory.clone();
-        let endpoints: Arc<[Arc<Shared>]> = self.endpoints.clone().into();
+        let endpoints: Arc<[Arc<dyn RawEndpoint>]> = self.endpoints.clone().into();
         let (keep_alive, request_timeout, disconnect_timeout) = (
             self.keep_alive,
             self.request_timeout,

@@ -25,12 +25,16 @@ use rmpv::Value as Mp;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    wire, Adapter, ClusterError, RemoteAcks, RemoteSocket, Selection, ServerAck, SocketDetails,
-};
-use crate::{
+use super::wire;
+use crate::socket::{
+    cluster::{
+        Adapter, ClusterError, RemoteAcks, RemoteSocket, Selection, ServerAck, SocketDetails,
+    },
+    error::AckError,
+    namespace::Namespace,
+    operator::disconnect_each,
+    payload::Payload,
     rooms::Selector,
-    socket::{error::AckError, namespace::Namespace, operator::disconnect_each, payload::Payload},
 };
 
 const SOCKETS: u64 = 0;

@@ -1,13 +1,19 @@
-//! Engine.IO v4: the packet codec, the session actor and the HTTP errors of the transport layer.
-//! Knows nothing of Socket.IO beyond handing message packets up.
+//! Engine.IO v4: the packet codec, the session actor (handshake, heartbeat, upgrade, limits),
+//! the polling and WebSocket transports and the HTTP entry point. It imports nothing above it:
+//! decoded messages go up through [`handler::SessionHandler`], encoded frames come back down.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 
 pub mod error;
+pub(crate) mod handler;
+pub(crate) mod info;
 pub mod packet;
+pub(crate) mod registry;
+pub(crate) mod service;
 pub(crate) mod session;
+pub(crate) mod transport;
 
 /// A fresh unguessable id: 120 bits from the OS CSPRNG, as 20 URL-safe base64 characters.
 pub(crate) fn random_id() -> Result<Arc<str>, getrandom::Error> {

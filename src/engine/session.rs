@@ -1,11 +1,10 @@
 //! The session actor: one per client, owning its Engine.IO state (transport, heartbeat, upgrade,
-//! polling queue, limits). The Socket.IO layer on top lives in `socket::dispatch`.
+//! polling queue, limits). What runs on top (Socket.IO, or the echo) is its `SessionHandler`.
 
 use std::{
-    collections::{HashMap, VecDeque},
-    net::SocketAddr,
+    collections::VecDeque,
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use actix::prelude::*;
@@ -15,29 +14,14 @@ use tokio::sync::oneshot;
 use crate::{
     engine::{
         error::RequestError,
+        handler::SessionHandler,
+        info::EngineInfo,
         packet::{self, ControlKind, Frame, Packet},
+        registry::Engine,
+        transport::websocket::{CloseKind, DirectRoute, Write, WsFrame, WsInput, WsLink},
     },
-    io::Shared,
     reason::DisconnectReason,
-    socket::{
-        dispatch::{PartialPacket, PendingAck},
-        error::AckError,
-        handshake::Headers,
-        payload::Payload,
-        socket::{DirectRoute, Socket},
-    },
-    transport::websocket::{CloseKind, Write, WsFrame, WsInput, WsLink},
 };
-
-/// What the Engine.IO handshake request told us; shared with each socket's `Handshake`.
-#[derive(Debug, Clone)]
-pub(crate) struct EngineInfo {
-    pub(crate) query: Arc<HashMap<String, String>>,
-    pub(crate) headers: Arc<Headers>,
-    pub(crate) address: Option<SocketAddr>,
-    pub(crate) time: SystemTime,
-    pub(crate) url: Arc<str>,
-}
 
 enum Transport {
     Polling,
@@ -65,10 +49,10 @@ enum State {
     Closed,
 }
 
-/// One client's session.
-pub struct Session {
+/// One client's session; `H` is what runs on top of it.
+pub struct Session<H: SessionHandler> {
     pub(crate) sid: Arc<str>,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) engine: Arc<Engine<H>>,
     pub(crate) info: EngineInfo,
     transport: Transport,
     probe: Option<Probe>,
@@ -85,18 +69,16 @@ pub struct Session {
     linger_allowed: bool,
     /// Whether this session gave back its place under `max_connections` (done at close).
     slot_released: bool,
-    pub(crate) sockets: HashMap<Arc<str>, Socket>,
-    pub(crate) partial: Option<PartialPacket>,
-    pub(crate) acks: HashMap<u64, PendingAck>,
-    pub(crate) next_ack_id: u64,
-    pub(crate) joined_any: bool,
+    /// The layer above: its own per-session state.
+    pub(crate) handler: H,
 }
 
-impl Session {
-    fn new(shared: Arc<Shared>, sid: Arc<str>, info: EngineInfo, transport: Transport) -> Self {
+impl<H: SessionHandler> Session<H> {
+    fn new(engine: Arc<Engine<H>>, sid: Arc<str>, info: EngineInfo, transport: Transport) -> Self {
         Session {
             sid,
-            shared,
+            handler: H::new(&engine.app),
+            engine,
             info,
             transport,
             probe: None,
@@ -110,41 +92,36 @@ impl Session {
             state: State::Open,
             slot_released: false,
             linger_allowed: true,
-            sockets: HashMap::new(),
-            partial: None,
-            acks: HashMap::new(),
-            next_ack_id: 0,
-            joined_any: false,
         }
     }
 
     /// Starts a session whose first transport is long-polling; the caller answers the
     /// handshake GET with the OPEN packet.
     pub(crate) fn start_polling(
-        shared: Arc<Shared>,
+        engine: Arc<Engine<H>>,
         sid: Arc<str>,
         info: EngineInfo,
-    ) -> Addr<Session> {
-        Session::new(shared, sid, info, Transport::Polling).start()
+    ) -> Addr<Self> {
+        Session::new(engine, sid, info, Transport::Polling).start()
     }
 
     /// Starts a session on a WebSocket; the OPEN packet is its first frame. `input` is the
     /// socket's frame stream, fed to the actor with `add_stream`.
     pub(crate) fn start_websocket<S>(
-        shared: Arc<Shared>,
+        engine: Arc<Engine<H>>,
         sid: Arc<str>,
         info: EngineInfo,
         link: WsLink,
         input: S,
-    ) -> Addr<Session>
+    ) -> Addr<Self>
     where
         S: futures_util::Stream<Item = WsInput> + 'static,
     {
-        let open = Frame::Text(format!("0{}", shared.config.open_payload(&sid, false)).into());
+        let open = Frame::Text(format!("0{}", engine.config.open_payload(&sid, false)).into());
         link.send(open);
         Session::create(move |ctx| {
             ctx.add_stream(input);
-            Session::new(shared, sid, info, Transport::WebSocket(link))
+            Session::new(engine, sid, info, Transport::WebSocket(link))
         })
     }
 
@@ -155,7 +132,7 @@ impl Session {
 
     /// Whether a packet sent now would leave at once (a GET is waiting, or nothing is queued
     /// on the WebSocket): what `volatile` packets need.
-    fn writable(&self) -> bool {
+    pub(crate) fn writable(&self) -> bool {
         match &self.transport {
             Transport::Polling => self.pending_get.is_some(),
             Transport::WebSocket(link) => link.backlog().1 == 0,
@@ -168,7 +145,7 @@ impl Session {
     }
 
     fn schedule_ping(&mut self, ctx: &mut Context<Self>) {
-        let interval = self.shared.config.ping_interval;
+        let interval = self.engine.config.ping_interval;
         self.ping_due = Instant::now() + interval;
         if let Some(handle) = self.heartbeat.take() {
             ctx.cancel_future(handle);
@@ -182,7 +159,7 @@ impl Session {
         }
         self.send_frames(&[Frame::control(ControlKind::Ping)], ctx);
         // The deadline counts from when the ping was due, so a late timer never grants extra time.
-        self.pong_deadline = Some(self.ping_due + self.shared.config.ping_timeout);
+        self.pong_deadline = Some(self.ping_due + self.engine.config.ping_timeout);
         self.arm_pong_check(ctx);
     }
 
@@ -225,12 +202,17 @@ impl Session {
     }
 
     /// `send_frames`, saying when a WebSocket write should happen (see `Write`).
-    fn send_frames_when(&mut self, frames: &[Frame], write: Write, ctx: &mut Context<Self>) {
+    pub(crate) fn send_frames_when(
+        &mut self,
+        frames: &[Frame],
+        write: Write,
+        ctx: &mut Context<Self>,
+    ) {
         if self.state != State::Open {
             return;
         }
         let (bytes, packets) = self.backlog();
-        let config = &self.shared.config;
+        let config = &self.engine.config;
         if bytes > config.max_buffered_bytes.saturating_mul(4)
             || packets > config.max_buffered_packets.saturating_mul(4)
         {
@@ -255,7 +237,7 @@ impl Session {
         if self.stall_check.is_some() || !self.over_buffer_limit() {
             return;
         }
-        let grace = self.shared.config.slow_consumer_grace;
+        let grace = self.engine.config.slow_consumer_grace;
         self.stall_check = Some(ctx.run_later(grace, |act, ctx| {
             act.stall_check = None;
             if act.is_open() && act.over_buffer_limit() {
@@ -266,7 +248,7 @@ impl Session {
 
     fn over_buffer_limit(&self) -> bool {
         let (bytes, packets) = self.backlog();
-        let config = &self.shared.config;
+        let config = &self.engine.config;
         bytes > config.max_buffered_bytes || packets > config.max_buffered_packets
     }
 
@@ -314,8 +296,8 @@ impl Session {
                 self.close(DisconnectReason::TransportError, ctx);
             }
             Packet::Pong(_) => self.on_pong(ctx),
-            Packet::Message(text) => self.on_message(text, ctx),
-            Packet::Binary(data) => self.on_binary(data, ctx),
+            Packet::Message(text) => H::on_message(self, text, ctx),
+            Packet::Binary(data) => H::on_binary(self, data, ctx),
             Packet::Upgrade | Packet::Noop => {}
         }
     }
@@ -371,9 +353,7 @@ impl Session {
         }
         self.queued_bytes = 0;
         self.transport = Transport::WebSocket(link);
-        for socket in self.sockets.values() {
-            socket.set_direct_route(self.direct_route());
-        }
+        H::on_upgraded(self);
         log::debug!("session {}: upgraded to websocket", self.sid);
         self.watch_backlog(ctx);
     }
@@ -411,7 +391,7 @@ impl Session {
             }
             _ => log::warn!("session {} closed: {reason}", self.sid),
         }
-        self.sockets_closed(reason, ctx);
+        H::on_close(self, reason, ctx);
         self.drop_probe(ctx);
         if let Some(handle) = self.heartbeat.take() {
             ctx.cancel_future(handle);
@@ -437,25 +417,25 @@ impl Session {
                     // Nobody is polling right now: keep the last packets for the next GET (which
                     // may already be on its way, racing the POST that closed the session).
                     self.state = State::Closing;
-                    let linger = self.shared.config.ping_timeout;
+                    let linger = self.engine.config.ping_timeout;
                     ctx.run_later(linger, |_, ctx| ctx.stop());
                     return;
                 }
             }
         }
         self.release_slot();
-        self.shared.remove_session(&self.sid);
+        self.engine.remove_session(&self.sid);
         ctx.stop();
     }
 
     fn release_slot(&mut self) {
         if !std::mem::replace(&mut self.slot_released, true) {
-            self.shared.release_reservation();
+            self.engine.release_reservation();
         }
     }
 }
 
-impl Actor for Session {
+impl<H: SessionHandler> Actor for Session<H> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -468,15 +448,7 @@ impl Actor for Session {
             }
         );
         self.schedule_ping(ctx);
-        let connect_timeout = self.shared.config.connect_timeout;
-        if self.shared.mode == crate::io::Mode::SocketIo {
-            ctx.run_later(connect_timeout, |act, ctx| {
-                if !act.joined_any {
-                    log::warn!("session {}: no namespace joined in time", act.sid);
-                    act.close(DisconnectReason::ForcedClose, ctx);
-                }
-            });
-        }
+        H::started(self, ctx);
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
@@ -486,7 +458,7 @@ impl Actor for Session {
             self.close(DisconnectReason::ServerShuttingDown, ctx);
         }
         self.release_slot();
-        self.shared.remove_session(&self.sid);
+        self.engine.remove_session(&self.sid);
     }
 }
 
@@ -495,7 +467,7 @@ impl Actor for Session {
 #[rtype(result = "Result<oneshot::Receiver<PollAnswer>, RequestError>")]
 pub(crate) struct PollGet;
 
-impl Handler<PollGet> for Session {
+impl<H: SessionHandler> Handler<PollGet> for Session<H> {
     type Result = Result<oneshot::Receiver<PollAnswer>, RequestError>;
 
     fn handle(&mut self, _: PollGet, ctx: &mut Context<Self>) -> Self::Result {
@@ -535,7 +507,7 @@ pub(crate) struct PollPost {
     pub(crate) body: Bytes,
 }
 
-impl Handler<PollPost> for Session {
+impl<H: SessionHandler> Handler<PollPost> for Session<H> {
     type Result = Result<(), RequestError>;
 
     fn handle(&mut self, msg: PollPost, ctx: &mut Context<Self>) -> Self::Result {
@@ -588,7 +560,7 @@ pub(crate) struct AttachProbe {
     pub(crate) link: WsLink,
 }
 
-impl Handler<AttachProbe> for Session {
+impl<H: SessionHandler> Handler<AttachProbe> for Session<H> {
     type Result = Result<(), ProbeRefusal>;
 
     fn handle(&mut self, msg: AttachProbe, ctx: &mut Context<Self>) -> Self::Result {
@@ -600,7 +572,7 @@ impl Handler<AttachProbe> for Session {
             return Err(ProbeRefusal::Busy);
         }
         let link_id = msg.link.id();
-        let timer = ctx.run_later(self.shared.config.upgrade_timeout, move |act, ctx| {
+        let timer = ctx.run_later(self.engine.config.upgrade_timeout, move |act, ctx| {
             if act.probe.as_ref().is_some_and(|p| p.link.id() == link_id) {
                 log::debug!("session {}: upgrade timed out", act.sid);
                 act.drop_probe(ctx);
@@ -616,7 +588,7 @@ impl Handler<AttachProbe> for Session {
     }
 }
 
-impl StreamHandler<WsInput> for Session {
+impl<H: SessionHandler> StreamHandler<WsInput> for Session<H> {
     fn handle(&mut self, input: WsInput, ctx: &mut Context<Self>) {
         self.on_ws_input(input, ctx);
     }
@@ -625,7 +597,7 @@ impl StreamHandler<WsInput> for Session {
     fn finished(&mut self, _ctx: &mut Context<Self>) {}
 }
 
-impl Handler<WsInput> for Session {
+impl<H: SessionHandler> Handler<WsInput> for Session<H> {
     type Result = ();
 
     fn handle(&mut self, input: WsInput, ctx: &mut Context<Self>) {
@@ -633,7 +605,7 @@ impl Handler<WsInput> for Session {
     }
 }
 
-impl Session {
+impl<H: SessionHandler> Session<H> {
     fn on_ws_input(&mut self, input: WsInput, ctx: &mut Context<Self>) {
         if self.state != State::Open {
             return;
@@ -676,118 +648,17 @@ impl Session {
     }
 }
 
-/// Frames for one socket (or any socket of the session when `socket_id` is `None`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Outgoing {
-    pub(crate) nsp: Arc<str>,
-    pub(crate) socket_id: Option<Arc<str>>,
-    pub(crate) frames: Arc<[Frame]>,
-    /// May be dropped when the connection is busy.
-    pub(crate) volatile: bool,
-    /// A packet counted on this socket's direct route (see `Socket::message_sent`).
-    pub(crate) counted: Option<Socket>,
-}
-
-impl Handler<Outgoing> for Session {
-    type Result = ();
-
-    fn handle(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
-        self.deliver(&msg, ctx);
-        // Only now: the RoomManager's next broadcast may take the direct route again, and
-        // lands behind this one.
-        if let Some(socket) = &msg.counted {
-            socket.message_handled();
-        }
-    }
-}
-
-impl Session {
-    fn deliver(&mut self, msg: &Outgoing, ctx: &mut Context<Self>) {
-        if let Some(id) = &msg.socket_id {
-            let current = self.sockets.get(&msg.nsp).map(Socket::id_arc);
-            if current != Some(id) {
-                return; // that socket has left; drop what was meant for it
-            }
-        }
-        if msg.volatile && !self.writable() {
-            log::debug!("session {}: volatile packet dropped (busy)", self.sid);
-            return;
-        }
-        // Packets that came as messages (broadcasts, emits from elsewhere, a connect
-        // handler's emits) leave with the writer, after what the session wrote itself: a
-        // separate write after the CONNECT, as the reference server's drain-paced writes do.
-        self.send_frames_when(&msg.frames, Write::Soon, ctx);
-    }
-
-    /// The direct route for broadcasts to this session's sockets, while it is a WebSocket.
+impl<H: SessionHandler> Session<H> {
+    /// The direct route into this session's WebSocket outbox, while it writes through one.
     pub(crate) fn direct_route(&self) -> Option<DirectRoute> {
         match &self.transport {
             Transport::WebSocket(link) if self.state == State::Open => Some(DirectRoute {
                 sender: link.sender(),
-                max_bytes: self.shared.config.max_buffered_bytes,
-                max_frames: self.shared.config.max_buffered_packets,
+                max_bytes: self.engine.config.max_buffered_bytes,
+                max_frames: self.engine.config.max_buffered_packets,
             }),
             _ => None,
         }
-    }
-}
-
-/// An emit that waits for the client's acknowledgement.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct EmitWithAck {
-    pub(crate) nsp: Arc<str>,
-    pub(crate) socket_id: Arc<str>,
-    pub(crate) event: String,
-    pub(crate) payload: Payload,
-    pub(crate) timeout: Duration,
-    pub(crate) reply: oneshot::Sender<Result<Payload, AckError>>,
-}
-
-impl Handler<EmitWithAck> for Session {
-    type Result = ();
-
-    fn handle(&mut self, msg: EmitWithAck, ctx: &mut Context<Self>) {
-        self.emit_with_ack(msg, ctx);
-    }
-}
-
-/// The server disconnects one socket from its namespace.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct LeaveNamespace {
-    pub(crate) nsp: Arc<str>,
-    pub(crate) socket_id: Arc<str>,
-}
-
-impl Handler<LeaveNamespace> for Session {
-    type Result = ();
-
-    fn handle(&mut self, msg: LeaveNamespace, ctx: &mut Context<Self>) {
-        self.server_leave(&msg.nsp, &msg.socket_id, ctx);
-    }
-}
-
-/// The server disconnects every socket of the session (each client socket sees "io server
-/// disconnect"), then closes the connection: socket.io's `socket.disconnect(true)`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct DisconnectAndClose;
-
-impl Handler<DisconnectAndClose> for Session {
-    type Result = ();
-
-    fn handle(&mut self, _: DisconnectAndClose, ctx: &mut Context<Self>) {
-        let joined: Vec<(Arc<str>, Arc<str>)> = self
-            .sockets
-            .iter()
-            .map(|(nsp, socket)| (nsp.clone(), socket.id_arc().clone()))
-            .collect();
-        for (nsp, id) in joined {
-            self.server_leave(&nsp, &id, ctx);
-        }
-        self.close(DisconnectReason::ForcedServerClose, ctx);
     }
 }
 
@@ -798,7 +669,7 @@ pub(crate) struct CloseSession {
     pub(crate) reason: DisconnectReason,
 }
 
-impl Handler<CloseSession> for Session {
+impl<H: SessionHandler> Handler<CloseSession> for Session<H> {
     type Result = ();
 
     fn handle(&mut self, msg: CloseSession, ctx: &mut Context<Self>) {

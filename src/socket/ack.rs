@@ -10,7 +10,7 @@ use std::{
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::oneshot;
 
-use crate::socket::{error::AckError, packet, payload::Payload, socket::Socket};
+use crate::socket::{error::AckError, payload::Payload, socket::Socket};
 
 /// Answers one client acknowledgement; consumed by sending.
 ///
@@ -31,9 +31,12 @@ impl AckSender {
 
     /// Answers with any arguments, binary included.
     pub fn send_payload(self, payload: Payload) {
-        let (args, attachments) = payload.into_parts();
-        let text = packet::encode_ack(self.socket.ns(), self.id, &args, attachments.len());
-        self.socket.send_packet(&text, attachments, false);
+        let frames = self
+            .socket
+            .namespace()
+            .parser()
+            .ack(self.socket.ns(), self.id, payload);
+        self.socket.send_frames(frames, false);
     }
 
     /// The ack id the client chose.

@@ -24,6 +24,12 @@ pub enum DecodeError {
     /// A client emitted an event name the protocol reserves.
     #[error("reserved event name {0:?}")]
     ReservedEvent(String),
+    /// A text packet arrived while a binary packet still waited for attachments.
+    #[error("text packet while binary attachments are due")]
+    UnexpectedText,
+    /// A binary message arrived with no packet waiting for it.
+    #[error("binary message with no packet waiting for it")]
+    UnexpectedBinary,
 }
 
 /// Why an acknowledgement did not arrive.

@@ -1,13 +1,18 @@
-//! Socket.IO v5 on top of Engine.IO: the codec, namespaces, the per-socket API and acks.
-//! The session actor's Socket.IO behaviour is in `dispatch`.
+//! Socket.IO v5 on top of Engine.IO: the codec behind its parser seam, the per-session layer
+//! (`connection`), namespaces, sockets, acks, rooms (the RoomManager actor), broadcast
+//! operators, and the cluster seam that adapters implement. Imports the engine, never above it.
 
 pub mod ack;
-pub(crate) mod dispatch;
+pub mod cluster;
+pub(crate) mod connection;
 pub mod error;
 pub mod handshake;
 pub mod namespace;
 pub mod operator;
 pub mod packet;
+pub mod parser;
 pub mod payload;
+pub mod rooms;
 #[allow(clippy::module_inception)]
 pub mod socket;
+pub(crate) mod state;

@@ -15,20 +15,18 @@ use actix::{Actor, Addr};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{
-    adapter::{Adapter, ClusterError, ServerAck},
-    engine::packet::Frame,
+use crate::socket::{
+    cluster::{Adapter, ClusterError, ServerAck},
+    error::{ConnectError, EmitError},
+    operator::{BroadcastOperator, IntoRooms},
+    packet::RESERVED_EVENTS,
+    parser::Parser,
+    payload::Payload,
     rooms::{
         AllRooms, Broadcast, Fetch, Join, Leave, LeaveReason, Register, Room, RoomManager,
         Selector, Unregister,
     },
-    socket::{
-        error::{ConnectError, EmitError},
-        operator::{BroadcastOperator, IntoRooms},
-        packet::{self, RESERVED_EVENTS},
-        payload::Payload,
-        socket::Socket,
-    },
+    socket::Socket,
 };
 
 type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
@@ -69,6 +67,7 @@ impl Hooks {
 
 pub(crate) struct NamespaceInner {
     name: Arc<str>,
+    parser: Parser,
     on_connect: RwLock<Option<ConnectHandler>>,
     middleware: RwLock<Vec<Middleware>>,
     hooks: Arc<Hooks>,
@@ -90,12 +89,14 @@ pub struct Namespace {
 impl Namespace {
     pub(crate) fn new(
         name: &str,
+        parser: Parser,
         max_rooms_per_socket: usize,
         rooms_counter: Arc<AtomicUsize>,
     ) -> Self {
         Namespace {
             inner: Arc::new(NamespaceInner {
                 name: Arc::from(name),
+                parser,
                 on_connect: RwLock::new(None),
                 middleware: RwLock::new(Vec::new()),
                 hooks: Arc::new(Hooks::default()),
@@ -116,6 +117,11 @@ impl Namespace {
 
     pub(crate) fn name_arc(&self) -> &Arc<str> {
         &self.inner.name
+    }
+
+    /// The wire format its packets are encoded in.
+    pub(crate) fn parser(&self) -> Parser {
+        self.inner.parser
     }
 
     /// The RoomManager, started on the current arbiter the first time it is needed (a worker's,
@@ -355,11 +361,10 @@ impl Namespace {
         let Some(manager) = self.inner.manager.get() else {
             return Ok(());
         };
-        let (args, attachments) = payload.into_parts();
-        let text = packet::encode_event(self.name(), None, event, &args, attachments.len());
+        let frames = self.parser().event(self.name(), None, event, payload);
         manager.do_send(Broadcast {
             selector,
-            frames: Frame::packet(&text, attachments).into(),
+            frames: frames.into(),
             volatile,
         });
         Ok(())

@@ -6,17 +6,14 @@ use std::{sync::Arc, time::Duration};
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::{
-    adapter::{ClusterError, RemoteSocket, Selection},
-    engine::packet::Frame,
+use crate::socket::{
+    cluster::{Adapter, ClusterError, RemoteSocket, Selection},
+    error::{AckError, EmitError},
+    namespace::Namespace,
+    packet::RESERVED_EVENTS,
+    payload::Payload,
     rooms::{Broadcast, Fetch, Join, Leave, Room, Selector},
-    socket::{
-        error::{AckError, EmitError},
-        namespace::Namespace,
-        packet::{self, RESERVED_EVENTS},
-        payload::Payload,
-        socket::Socket,
-    },
+    socket::Socket,
 };
 
 /// How long `emit_with_ack` on an operator waits when no `timeout` was set.
@@ -98,7 +95,7 @@ impl BroadcastOperator {
     }
 
     /// The cluster adapter, unless this operation stays on this node.
-    fn cluster(&self) -> Option<&std::sync::Arc<dyn crate::adapter::Adapter>> {
+    fn cluster(&self) -> Option<&Arc<dyn Adapter>> {
         if self.local {
             return None;
         }
@@ -163,12 +160,11 @@ impl BroadcastOperator {
         let Some(manager) = self.ns.manager() else {
             return Ok(()); // no socket has ever connected
         };
-        let (args, attachments) = payload.into_parts();
-        let text = packet::encode_event(self.ns.name(), None, event, &args, attachments.len());
+        // Encoded once, shared by every recipient.
+        let frames = self.ns.parser().event(self.ns.name(), None, event, payload);
         manager.do_send(Broadcast {
             selector: self.selector.clone(),
-            // Encoded once, shared by every recipient.
-            frames: Frame::packet(&text, attachments).into(),
+            frames: frames.into(),
             volatile: self.volatile,
         });
         Ok(())

@@ -10,30 +10,27 @@ use std::{
     time::Duration,
 };
 
-use actix::Addr;
-use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use crate::{
     engine::{
         packet::Frame,
-        session::{
-            CloseSession, DisconnectAndClose, EmitWithAck, LeaveNamespace, Outgoing, Session,
-        },
+        session::CloseSession,
+        transport::websocket::{DirectRoute, Write},
     },
     reason::DisconnectReason,
-    rooms::Room,
     socket::{
         ack::{AckFuture, AckSender},
+        connection::{DisconnectAndClose, EmitWithAck, LeaveNamespace, Outgoing, SessionAddr},
         error::{AckError, EmitError},
         handshake::Handshake,
         namespace::Namespace,
         operator::{BroadcastOperator, IntoRooms},
-        packet::{self, RESERVED_EVENTS},
+        packet::RESERVED_EVENTS,
         payload::Payload,
+        rooms::Room,
     },
-    transport::websocket::{Write, WsSender},
 };
 
 /// One incoming event: its name, its arguments, and the ack callback if the client gave one.
@@ -109,28 +106,20 @@ pub(crate) struct SocketInner {
     namespace: Namespace,
     nsp: Arc<str>,
     handshake: Handshake,
-    session: Addr<Session>,
+    session: SessionAddr,
     handlers: Mutex<Handlers>,
     connected: AtomicBool,
     /// The rooms this socket is in, mirrored from the RoomManager for synchronous reads.
     rooms: Mutex<BTreeSet<Room>>,
     data: Mutex<Value>,
-    /// Where the RoomManager may put broadcast frames without a message to the session.
+    /// Where the RoomManager may put broadcast frames without a message to the session (see
+    /// `DirectRoute`): set by the session while its transport is a WebSocket, cleared when the
+    /// socket leaves; over the backlog limits the session's own path takes over.
     direct: Mutex<Option<DirectRoute>>,
     /// Packets for this socket sent to the session as messages (broadcasts, emits that could
     /// not take the direct route, emits with acks) and not handled yet. While any is on its
     /// way, later packets take the same road, so that they stay in order.
     in_flight: AtomicUsize,
-}
-
-/// A WebSocket session's outbox, open to the RoomManager: a broadcast frame is queued for the
-/// connection directly (one lock, no allocation) instead of through the session's mailbox. The
-/// session sets it while its transport is a WebSocket and clears it when the socket leaves; the
-/// backlog limits are checked first, and over them the session's own path takes over.
-pub(crate) struct DirectRoute {
-    pub(crate) sender: WsSender,
-    pub(crate) max_bytes: usize,
-    pub(crate) max_frames: usize,
 }
 
 /// A client's connection to one namespace.
@@ -156,7 +145,7 @@ impl Socket {
         id: Arc<str>,
         namespace: Namespace,
         handshake: Handshake,
-        session: Addr<Session>,
+        session: SessionAddr,
     ) -> Self {
         let mut rooms = BTreeSet::new();
         rooms.insert(id.clone());
@@ -177,7 +166,7 @@ impl Socket {
         }
     }
 
-    pub(crate) fn session(&self) -> &Addr<Session> {
+    pub(crate) fn session(&self) -> &SessionAddr {
         &self.inner.session
     }
 
@@ -196,9 +185,7 @@ impl Socket {
         if self.inner.in_flight.load(Ordering::Acquire) != 0 {
             return false;
         }
-        route
-            .sender
-            .push_within(frames, route.max_bytes, route.max_frames, write)
+        route.push(frames, write)
     }
 
     /// A packet goes to the session as a message: counted until the session has queued it.
@@ -213,8 +200,7 @@ impl Socket {
 
     /// Sends one of this socket's packets: straight into the WebSocket's outbox when it can
     /// (see `DirectRoute`), else through the session, counted so that later ones follow it.
-    pub(crate) fn send_packet(&self, text: &str, attachments: Vec<Bytes>, volatile: bool) {
-        let frames = Frame::packet(text, attachments);
+    pub(crate) fn send_frames(&self, frames: Vec<Frame>, volatile: bool) {
         if !volatile && self.deliver_direct(&frames, Write::Now) {
             return;
         }
@@ -444,9 +430,12 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        let (args, attachments) = payload.into_parts();
-        let text = packet::encode_event(&self.inner.nsp, None, event, &args, attachments.len());
-        self.send_packet(&text, attachments, volatile);
+        let frames = self
+            .inner
+            .namespace
+            .parser()
+            .event(&self.inner.nsp, None, event, payload);
+        self.send_frames(frames, volatile);
         Ok(())
     }
 

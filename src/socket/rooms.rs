@@ -12,9 +12,8 @@ use std::{
 use actix::prelude::*;
 
 use crate::{
-    engine::{packet::Frame, session::Outgoing},
-    socket::{namespace::Hooks, socket::Socket},
-    transport::websocket::Write,
+    engine::{packet::Frame, transport::websocket::Write},
+    socket::{connection::Outgoing, namespace::Hooks, socket::Socket},
 };
 
 /// A room name (shared, cheap to clone).

@@ -1,60 +1,116 @@
-//! The Socket.IO layer of the session actor: namespace joins, events, acks, binary reassembly.
-//! Every rule break closes only this session, with the reason the reference server gives.
+//! The Socket.IO layer of a session: its sockets (one per namespace joined), namespace joins,
+//! events, acks and binary reassembly, run by the session actor as its `SessionHandler`. Every
+//! rule break closes only this session, with the reason the reference server gives.
 
 use std::{
+    collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{atomic::Ordering, Arc},
+    time::Duration,
 };
 
-use actix::{AsyncContext, Context, SpawnHandle};
+use actix::{Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::{
     engine::{
-        packet::Frame,
-        random_id,
-        session::{EmitWithAck, Session},
+        handler::SessionHandler, packet::Frame, random_id, session::Session,
+        transport::websocket::Write,
     },
-    io::Mode,
     reason::DisconnectReason,
     socket::{
         ack::AckSender,
         error::AckError,
         handshake::Handshake,
-        packet::{self, Packet, PacketType},
+        packet::{Packet, PacketType},
+        parser::{Decoder, Incoming, Parser},
         payload::Payload,
         socket::{Event, Socket},
+        state::ServerState,
     },
 };
 
-/// A BINARY_EVENT or BINARY_ACK waiting for its attachments.
-pub(crate) struct PartialPacket {
-    packet: Packet,
-    attachments: Vec<Bytes>,
+/// The actor of a session that speaks Socket.IO.
+pub(crate) type SessionAddr = Addr<Session<Connection>>;
+
+/// One session's Socket.IO state.
+pub(crate) struct Connection {
+    /// The socket of each namespace joined.
+    sockets: HashMap<Arc<str>, Socket>,
+    decoder: Decoder,
+    parser: Parser,
+    acks: HashMap<u64, PendingAck>,
+    next_ack_id: u64,
+    joined_any: bool,
 }
 
 /// An `emit_with_ack` waiting for the client's answer.
-pub(crate) struct PendingAck {
+struct PendingAck {
     nsp: Arc<str>,
     reply: oneshot::Sender<Result<Payload, AckError>>,
     timer: SpawnHandle,
 }
 
-impl Session {
-    /// An Engine.IO text message arrived.
-    pub(crate) fn on_message(&mut self, text: &str, ctx: &mut Context<Self>) {
-        if self.shared.mode == Mode::EngineEcho {
-            self.send_frames(&[Frame::message(text)], ctx);
-            return;
+impl SessionHandler for Connection {
+    type Shared = ServerState;
+
+    fn new(state: &ServerState) -> Self {
+        Connection {
+            sockets: HashMap::new(),
+            decoder: state.parser.decoder(),
+            parser: state.parser,
+            acks: HashMap::new(),
+            next_ack_id: 0,
+            joined_any: false,
         }
-        if self.partial.is_some() {
-            self.protocol_error("text packet while binary attachments are due", ctx);
-            return;
+    }
+
+    fn started(session: &mut Session<Self>, ctx: &mut Context<Session<Self>>) {
+        let connect_timeout = session.engine.config.connect_timeout;
+        ctx.run_later(connect_timeout, |act, ctx| {
+            if !act.handler.joined_any {
+                log::warn!("session {}: no namespace joined in time", act.sid);
+                act.close(DisconnectReason::ForcedClose, ctx);
+            }
+        });
+    }
+
+    fn on_message(session: &mut Session<Self>, text: &str, ctx: &mut Context<Session<Self>>) {
+        let decoded = session.handler.decoder.text(text);
+        session.on_decoded(decoded, ctx);
+    }
+
+    fn on_binary(session: &mut Session<Self>, data: Bytes, ctx: &mut Context<Session<Self>>) {
+        let decoded = session.handler.decoder.binary(data);
+        session.on_decoded(decoded, ctx);
+    }
+
+    fn on_upgraded(session: &mut Session<Self>) {
+        for socket in session.handler.sockets.values() {
+            socket.set_direct_route(session.direct_route());
         }
-        let packet = match packet::decode(text) {
-            Ok(packet) => packet,
+    }
+
+    fn on_close(
+        session: &mut Session<Self>,
+        reason: DisconnectReason,
+        ctx: &mut Context<Session<Self>>,
+    ) {
+        session.sockets_closed(reason, ctx);
+    }
+}
+
+impl Session<Connection> {
+    fn on_decoded(
+        &mut self,
+        decoded: Result<Option<Incoming>, crate::socket::error::DecodeError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let incoming = match decoded {
+            Ok(Some(incoming)) => incoming,
+            Ok(None) => return, // a binary packet waiting for more attachments
             Err(err) => {
                 // The reference closes the connection ("forced close") on a decoder error.
                 log::warn!("session {}: {err}; closing", self.sid);
@@ -62,38 +118,20 @@ impl Session {
                 return;
             }
         };
+        let Incoming {
+            packet,
+            attachments,
+        } = incoming;
         log::debug!("session {}: {:?} {}", self.sid, packet.kind, packet.nsp);
         match packet.kind {
             PacketType::Connect => self.on_connect(packet, ctx),
             PacketType::Disconnect => self.on_client_leave(&packet.nsp, ctx),
-            PacketType::Event | PacketType::Ack => self.on_complete(packet, Vec::new(), ctx),
-            PacketType::BinaryEvent | PacketType::BinaryAck => {
-                let attachments = Vec::with_capacity(packet.attachments);
-                self.partial = Some(PartialPacket {
-                    packet,
-                    attachments,
-                });
-            }
+            PacketType::Event
+            | PacketType::Ack
+            | PacketType::BinaryEvent
+            | PacketType::BinaryAck => self.on_complete(packet, attachments, ctx),
             PacketType::ConnectError => {
                 self.protocol_error("client sent CONNECT_ERROR", ctx);
-            }
-        }
-    }
-
-    /// An Engine.IO binary message arrived: the next attachment of the pending packet.
-    pub(crate) fn on_binary(&mut self, data: Bytes, ctx: &mut Context<Self>) {
-        if self.shared.mode == Mode::EngineEcho {
-            self.send_frames(&[Frame::Binary(data)], ctx);
-            return;
-        }
-        let Some(partial) = self.partial.as_mut() else {
-            self.protocol_error("binary message with no packet waiting for it", ctx);
-            return;
-        };
-        partial.attachments.push(data);
-        if partial.attachments.len() == partial.packet.attachments {
-            if let Some(done) = self.partial.take() {
-                self.on_complete(done.packet, done.attachments, ctx);
             }
         }
     }
@@ -101,10 +139,6 @@ impl Session {
     fn protocol_error(&mut self, why: &str, ctx: &mut Context<Self>) {
         log::warn!("session {}: {why}; closing", self.sid);
         self.close(DisconnectReason::ForcedClose, ctx);
-    }
-
-    fn send_text(&mut self, text: &str, ctx: &mut Context<Self>) {
-        self.send_frames(&[Frame::message(text)], ctx);
     }
 
     /// Runs application code; a panic in it closes this session instead of the worker.
@@ -120,13 +154,14 @@ impl Session {
 
     fn on_connect(&mut self, packet: Packet, ctx: &mut Context<Self>) {
         let nsp = packet.nsp;
-        if self.sockets.contains_key(nsp.as_str()) {
+        if self.handler.sockets.contains_key(nsp.as_str()) {
             self.protocol_error("second CONNECT to a joined namespace", ctx);
             return;
         }
-        let Some(namespace) = self.shared.namespace(&nsp) else {
-            let text = packet::encode_connect_error(&nsp, "Invalid namespace", None);
-            self.send_text(&text, ctx);
+        let parser = self.handler.parser;
+        let Some(namespace) = self.engine.app.namespace(&nsp) else {
+            let frame = parser.connect_error(&nsp, "Invalid namespace", None);
+            self.send_frames(&[frame], ctx);
             return;
         };
         let Ok(id) = random_id() else {
@@ -153,19 +188,20 @@ impl Session {
                 self.sid,
                 refusal.message
             );
-            let text = packet::encode_connect_error(&nsp, &refusal.message, refusal.data.as_ref());
-            self.send_text(&text, ctx);
+            let frame = parser.connect_error(&nsp, &refusal.message, refusal.data.as_ref());
+            self.send_frames(&[frame], ctx);
             return;
         }
         if !self.is_open() {
             return;
         }
-        self.sockets
+        self.handler
+            .sockets
             .insert(namespace.name_arc().clone(), socket.clone());
-        self.joined_any = true;
+        self.handler.joined_any = true;
         namespace.register(&socket);
-        let text = packet::encode_connect(&nsp, socket.id());
-        self.send_text(&text, ctx);
+        let frame = parser.connect(&nsp, socket.id());
+        self.send_frames(&[frame], ctx);
         log::info!("socket {} joined {nsp} (session {})", socket.id(), self.sid);
         self.run_handler(ctx, || namespace.connected(socket.clone()));
         // Only now: what the connect handler emits goes through the mailbox, a write after the
@@ -176,7 +212,7 @@ impl Session {
     }
 
     fn on_complete(&mut self, packet: Packet, attachments: Vec<Bytes>, ctx: &mut Context<Self>) {
-        let Some(socket) = self.sockets.get(packet.nsp.as_str()).cloned() else {
+        let Some(socket) = self.handler.sockets.get(packet.nsp.as_str()).cloned() else {
             self.protocol_error("packet for a namespace not joined", ctx);
             return;
         };
@@ -207,6 +243,7 @@ impl Session {
                     return; // an ACK without id answers nothing
                 };
                 let matches = self
+                    .handler
                     .acks
                     .get(&id)
                     .is_some_and(|pending| *pending.nsp == *packet.nsp);
@@ -223,7 +260,7 @@ impl Session {
     }
 
     fn on_client_leave(&mut self, nsp: &str, ctx: &mut Context<Self>) {
-        let Some(socket) = self.sockets.remove(nsp) else {
+        let Some(socket) = self.handler.sockets.remove(nsp) else {
             self.protocol_error("DISCONNECT for a namespace not joined", ctx);
             return;
         };
@@ -236,25 +273,26 @@ impl Session {
     }
 
     /// The server disconnects a socket from its namespace: `1<nsp>`, then the handlers.
-    pub(crate) fn server_leave(&mut self, nsp: &str, socket_id: &str, ctx: &mut Context<Self>) {
-        let current = self.sockets.get(nsp).map(|s| s.id_arc().clone());
+    fn server_leave(&mut self, nsp: &str, socket_id: &str, ctx: &mut Context<Self>) {
+        let current = self.handler.sockets.get(nsp).map(|s| s.id_arc().clone());
         if current.as_deref() != Some(socket_id) {
             return;
         }
-        let Some(socket) = self.sockets.remove(nsp) else {
+        let Some(socket) = self.handler.sockets.remove(nsp) else {
             return;
         };
         socket.set_direct_route(None);
-        let text = packet::encode_disconnect(nsp);
-        self.send_text(&text, ctx);
+        let frame = self.handler.parser.disconnect(nsp);
+        self.send_frames(&[frame], ctx);
         self.fail_acks(Some(nsp), ctx);
         self.run_handler(ctx, || {
             socket.mark_disconnected(DisconnectReason::ServerNamespaceDisconnect)
         });
     }
 
-    pub(crate) fn emit_with_ack(&mut self, msg: EmitWithAck, ctx: &mut Context<Self>) {
+    fn emit_with_ack(&mut self, msg: EmitWithAck, ctx: &mut Context<Self>) {
         let socket = self
+            .handler
             .sockets
             .get(&msg.nsp)
             .filter(|s| *s.id_arc() == msg.socket_id)
@@ -267,18 +305,19 @@ impl Session {
             let _ = msg.reply.send(Err(AckError::Disconnected));
             return;
         }
-        let id = self.next_ack_id;
-        self.next_ack_id += 1;
-        let (args, attachments) = msg.payload.into_parts();
-        let text = packet::encode_event(&msg.nsp, Some(id), &msg.event, &args, attachments.len());
-        let frames = Frame::packet(&text, attachments);
+        let id = self.handler.next_ack_id;
+        self.handler.next_ack_id += 1;
+        let frames = self
+            .handler
+            .parser
+            .event(&msg.nsp, Some(id), &msg.event, msg.payload);
         let timer = ctx.run_later(msg.timeout, move |act, _| {
             if let Some(pending) = act.take_pending_ack(id) {
                 let _ = pending.reply.send(Err(AckError::Timeout));
             }
         });
-        self.shared.pending_acks.fetch_add(1, Ordering::AcqRel);
-        self.acks.insert(
+        self.engine.app.pending_acks.fetch_add(1, Ordering::AcqRel);
+        self.handler.acks.insert(
             id,
             PendingAck {
                 nsp: msg.nsp,
@@ -291,14 +330,15 @@ impl Session {
 
     /// Removes a pending ack (answered, timed out or failed), keeping the global count right.
     fn take_pending_ack(&mut self, id: u64) -> Option<PendingAck> {
-        let pending = self.acks.remove(&id)?;
-        self.shared.pending_acks.fetch_sub(1, Ordering::AcqRel);
+        let pending = self.handler.acks.remove(&id)?;
+        self.engine.app.pending_acks.fetch_sub(1, Ordering::AcqRel);
         Some(pending)
     }
 
     /// Answers pending acks of one namespace (or all) with `Disconnected`.
     fn fail_acks(&mut self, nsp: Option<&str>, ctx: &mut Context<Self>) {
         let ids: Vec<u64> = self
+            .handler
             .acks
             .iter()
             .filter(|(_, p)| nsp.is_none_or(|n| *p.nsp == *n))
@@ -313,10 +353,10 @@ impl Session {
     }
 
     /// The session is closing: every socket disconnects with the session's reason.
-    pub(crate) fn sockets_closed(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
-        self.partial = None;
+    fn sockets_closed(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
+        self.handler.decoder.reset();
         self.fail_acks(None, ctx);
-        let sockets: Vec<Socket> = self.sockets.drain().map(|(_, s)| s).collect();
+        let sockets: Vec<Socket> = self.handler.sockets.drain().map(|(_, s)| s).collect();
         for socket in sockets {
             socket.set_direct_route(None);
             log::info!("socket {} disconnected: {reason}", socket.id());
@@ -324,6 +364,110 @@ impl Session {
                 log::error!("socket {}: a disconnect handler panicked", socket.id());
             }
         }
+    }
+}
+
+/// Frames for one socket (or any socket of the session when `socket_id` is `None`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Outgoing {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) socket_id: Option<Arc<str>>,
+    pub(crate) frames: Arc<[Frame]>,
+    /// May be dropped when the connection is busy.
+    pub(crate) volatile: bool,
+    /// A packet counted on this socket's direct route (see `Socket::message_sent`).
+    pub(crate) counted: Option<Socket>,
+}
+
+impl Handler<Outgoing> for Session<Connection> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
+        self.deliver(&msg, ctx);
+        // Only now: the RoomManager's next broadcast may take the direct route again, and
+        // lands behind this one.
+        if let Some(socket) = &msg.counted {
+            socket.message_handled();
+        }
+    }
+}
+
+impl Session<Connection> {
+    fn deliver(&mut self, msg: &Outgoing, ctx: &mut Context<Self>) {
+        if let Some(id) = &msg.socket_id {
+            let current = self.handler.sockets.get(&msg.nsp).map(Socket::id_arc);
+            if current != Some(id) {
+                return; // that socket has left; drop what was meant for it
+            }
+        }
+        if msg.volatile && !self.writable() {
+            log::debug!("session {}: volatile packet dropped (busy)", self.sid);
+            return;
+        }
+        // Packets that came as messages (broadcasts, emits from elsewhere, a connect
+        // handler's emits) leave with the writer, after what the session wrote itself: a
+        // separate write after the CONNECT, as the reference server's drain-paced writes do.
+        self.send_frames_when(&msg.frames, Write::Soon, ctx);
+    }
+}
+
+/// An emit that waits for the client's acknowledgement.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct EmitWithAck {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) socket_id: Arc<str>,
+    pub(crate) event: String,
+    pub(crate) payload: Payload,
+    pub(crate) timeout: Duration,
+    pub(crate) reply: oneshot::Sender<Result<Payload, AckError>>,
+}
+
+impl Handler<EmitWithAck> for Session<Connection> {
+    type Result = ();
+
+    fn handle(&mut self, msg: EmitWithAck, ctx: &mut Context<Self>) {
+        self.emit_with_ack(msg, ctx);
+    }
+}
+
+/// The server disconnects one socket from its namespace.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct LeaveNamespace {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) socket_id: Arc<str>,
+}
+
+impl Handler<LeaveNamespace> for Session<Connection> {
+    type Result = ();
+
+    fn handle(&mut self, msg: LeaveNamespace, ctx: &mut Context<Self>) {
+        self.server_leave(&msg.nsp, &msg.socket_id, ctx);
+    }
+}
+
+/// The server disconnects every socket of the session (each client socket sees "io server
+/// disconnect"), then closes the connection: socket.io's `socket.disconnect(true)`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct DisconnectAndClose;
+
+impl Handler<DisconnectAndClose> for Session<Connection> {
+    type Result = ();
+
+    fn handle(&mut self, _: DisconnectAndClose, ctx: &mut Context<Self>) {
+        let joined: Vec<(Arc<str>, Arc<str>)> = self
+            .handler
+            .sockets
+            .iter()
+            .map(|(nsp, socket)| (nsp.clone(), socket.id_arc().clone()))
+            .collect();
+        for (nsp, id) in joined {
+            self.server_leave(&nsp, &id, ctx);
+        }
+        self.close(DisconnectReason::ForcedServerClose, ctx);
     }
 }
 

@@ -25,14 +25,14 @@ use bytestring::ByteString;
 use futures_util::{Stream, StreamExt};
 use tokio::net::tcp::OwnedWriteHalf;
 
-use crate::{
-    engine::{
-        error::RequestError,
-        packet::Frame,
-        random_id,
-        session::{AttachProbe, EngineInfo, ProbeRefusal, Session},
-    },
-    io::Shared,
+use crate::engine::{
+    error::RequestError,
+    handler::SessionHandler,
+    info::EngineInfo,
+    packet::Frame,
+    random_id,
+    registry::Engine,
+    session::{AttachProbe, ProbeRefusal, Session},
 };
 
 /// Link ids tell the session which socket a frame came from (its transport, or a probe).
@@ -419,7 +419,7 @@ impl WsLink {
     }
 }
 
-/// A second way into a session's outbox, for the RoomManager's broadcasts (see `DirectRoute`).
+/// A second way into a session's outbox, for the layer above's broadcasts (see `DirectRoute`).
 /// Unlike the link, dropping it closes nothing.
 #[derive(Clone)]
 pub(crate) struct WsSender {
@@ -438,6 +438,24 @@ impl WsSender {
     ) -> bool {
         self.outbox
             .push_frames(frames, Some((max_bytes, max_frames)), write)
+    }
+}
+
+/// A WebSocket session's outbox, open to the layer above: a broadcast frame is queued for the
+/// connection directly (one lock, no allocation) instead of through the session's mailbox. The
+/// session hands it out while its transport is a WebSocket (`Session::direct_route`); the
+/// backlog limits are checked first, and over them the session's own path takes over.
+pub(crate) struct DirectRoute {
+    pub(crate) sender: WsSender,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_frames: usize,
+}
+
+impl DirectRoute {
+    /// Queues a packet's frames; false when the backlog is over the limits.
+    pub(crate) fn push(&self, frames: &[Frame], write: Write) -> bool {
+        self.sender
+            .push_within(frames, self.max_bytes, self.max_frames, write)
     }
 }
 
@@ -704,29 +722,32 @@ pub(crate) fn refuse(err: RequestError) -> HttpResponse {
 
 /// What an accepted WebSocket joins: a new session (its place under `max_connections` already
 /// taken) or an existing one, as an upgrade probe.
-pub(crate) enum Admission {
+pub(crate) enum Admission<H: SessionHandler> {
     New(Arc<str>),
-    Probe(Addr<Session>),
+    Probe(Addr<Session<H>>),
 }
 
 /// Whether a WebSocket for `sid` (or a new session) can be accepted; decided before the
 /// `101 Switching Protocols` goes out.
-pub(crate) fn admit(shared: &Shared, sid: Option<String>) -> Result<Admission, RequestError> {
+pub(crate) fn admit<H: SessionHandler>(
+    engine: &Engine<H>,
+    sid: Option<String>,
+) -> Result<Admission<H>, RequestError> {
     match sid {
         None => {
-            if !shared.reserve_session() {
+            if !engine.reserve_session() {
                 log::warn!("handshake refused: max_connections reached");
                 return Err(RequestError::TooManyConnections);
             }
             match random_id() {
                 Ok(sid) => Ok(Admission::New(sid)),
                 Err(_) => {
-                    shared.release_reservation();
+                    engine.release_reservation();
                     Err(RequestError::BadRequest("no randomness for a session id"))
                 }
             }
         }
-        Some(sid) => shared
+        Some(sid) => engine
             .session(&sid)
             .map(|entry| Admission::Probe(entry.addr))
             .ok_or(RequestError::UnknownSid),
@@ -735,20 +756,21 @@ pub(crate) fn admit(shared: &Shared, sid: Option<String>) -> Result<Admission, R
 
 /// Runs an accepted WebSocket: starts its session, or offers it to its session as an upgrade
 /// probe. False when that session has gone in the meantime (the link is then dropped).
-pub(crate) async fn attach<S>(
-    shared: Arc<Shared>,
-    admission: Admission,
+pub(crate) async fn attach<H, S>(
+    engine: Arc<Engine<H>>,
+    admission: Admission<H>,
     info: EngineInfo,
     link: WsLink,
     frames: S,
 ) -> bool
 where
+    H: SessionHandler,
     S: Stream<Item = WsInput> + 'static,
 {
     match admission {
         Admission::New(sid) => {
-            let addr = Session::start_websocket(shared.clone(), sid.clone(), info, link, frames);
-            shared.insert_session(sid, addr);
+            let addr = Session::start_websocket(engine.clone(), sid.clone(), info, link, frames);
+            engine.insert_session(sid, addr);
             true
         }
         Admission::Probe(addr) => match addr.send(AttachProbe { link }).await {
@@ -764,14 +786,14 @@ where
 }
 
 /// `GET ?transport=websocket` through actix-web: a new session (no sid) or an upgrade probe.
-pub(crate) async fn handle(
+pub(crate) async fn handle<H: SessionHandler>(
     req: HttpRequest,
     body: web::Payload,
-    shared: Arc<Shared>,
+    engine: Arc<Engine<H>>,
     sid: Option<String>,
     info: EngineInfo,
 ) -> HttpResponse {
-    let max_payload = shared.config.max_payload;
+    let max_payload = engine.config.max_payload;
     let guarded = FrameGuard::new(body, max_payload);
     let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(guarded);
     let mut payload = actix_web::dev::Payload::from(boxed);
@@ -781,13 +803,13 @@ pub(crate) async fn handle(
     let Ok((response, ws, stream)) = actix_ws::handle(&req, body) else {
         return RequestError::BadRequest("not a WebSocket upgrade").to_response();
     };
-    let admission = match admit(&shared, sid) {
+    let admission = match admit(&engine, sid) {
         Ok(admission) => admission,
         Err(err) => return refuse(err),
     };
     let (link, response) = WsLink::open(response, ws);
     let frames = input(stream, link.id(), max_payload);
-    if attach(shared, admission, info, link, frames).await {
+    if attach(engine, admission, info, link, frames).await {
         response
     } else {
         refuse(RequestError::UnknownSid)
@@ -796,7 +818,7 @@ pub(crate) async fn handle(
 
 /// Feeds a probe's frames to a session that may live on another worker thread (the frame
 /// stream cannot move between threads). `send` waits for mailbox room, which bounds the input.
-async fn forward(frames: impl Stream<Item = WsInput>, addr: Addr<Session>) {
+async fn forward<H: SessionHandler>(frames: impl Stream<Item = WsInput>, addr: Addr<Session<H>>) {
     let mut frames = std::pin::pin!(frames);
     while let Some(input) = frames.next().await {
         if addr.send(input).await.is_err() {

@@ -13,24 +13,27 @@ use actix_web::{
 
 use crate::{
     config::Cors,
-    engine::{error::RequestError, session::EngineInfo},
-    io::Shared,
-    socket::handshake::Headers,
-    transport::{polling, websocket},
+    engine::{
+        error::RequestError,
+        handler::SessionHandler,
+        info::{EngineInfo, Headers},
+        registry::Engine,
+        transport::{polling, websocket},
+    },
 };
 
 /// Registers the endpoint on an app; called by `SocketIo::service`.
-pub(crate) fn register(cfg: &mut web::ServiceConfig, shared: Arc<Shared>) {
-    let path = shared.config.path.clone();
+pub(crate) fn register<H: SessionHandler>(cfg: &mut web::ServiceConfig, engine: Arc<Engine<H>>) {
+    let path = engine.config.path.clone();
     let mut paths = vec![path.clone()];
     let bare = path.trim_end_matches('/');
     if !bare.is_empty() {
         paths.push(bare.to_owned());
     }
-    let cors = cors_middleware(&shared.config.cors);
+    let cors = cors_middleware(&engine.config.cors);
     let handler = move |req: HttpRequest, body: web::Payload| {
-        let shared = shared.clone();
-        async move { entry(req, body, shared).await }
+        let engine = engine.clone();
+        async move { entry(req, body, engine).await }
     };
     cfg.service(
         web::resource(paths)
@@ -91,12 +94,6 @@ pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Whether `path` is the endpoint's (with or without its trailing slash).
-pub(crate) fn is_endpoint(shared: &Shared, path: &str) -> bool {
-    let own = shared.config.path.as_str();
-    path == own || (own.len() > 1 && path == own.trim_end_matches('/'))
-}
-
 /// Where a request to the endpoint goes.
 pub(crate) enum Route {
     /// A new polling session.
@@ -111,8 +108,8 @@ pub(crate) enum Route {
 }
 
 /// Checks the Engine.IO query in the reference server's order, and the origin of WebSockets.
-pub(crate) fn route(
-    shared: &Shared,
+pub(crate) fn route<H: SessionHandler>(
+    engine: &Engine<H>,
     uri: &Uri,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -136,7 +133,7 @@ pub(crate) fn route(
     if sid.is_some() && !eio_is_4 {
         return Err(RequestError::BadRequest("wrong EIO for this session"));
     }
-    if websocket && !origin_allowed(&shared.config.cors, headers) {
+    if websocket && !origin_allowed(&engine.config.cors, headers) {
         log::warn!("websocket refused: origin not allowed");
         return Err(RequestError::BadRequest("origin not allowed"));
     }
@@ -157,9 +154,13 @@ pub(crate) fn route(
     })
 }
 
-async fn entry(req: HttpRequest, body: web::Payload, shared: Arc<Shared>) -> HttpResponse {
+async fn entry<H: SessionHandler>(
+    req: HttpRequest,
+    body: web::Payload,
+    engine: Arc<Engine<H>>,
+) -> HttpResponse {
     log::debug!("{} {}", req.method(), req.uri());
-    let route = match route(&shared, req.uri(), req.headers(), req.peer_addr()) {
+    let route = match route(&engine, req.uri(), req.headers(), req.peer_addr()) {
         Ok(route) => route,
         Err(err) => {
             log::debug!("request {} refused: {err:?}", req.uri());
@@ -171,9 +172,9 @@ async fn entry(req: HttpRequest, body: web::Payload, shared: Arc<Shared>) -> Htt
         }
     };
     match route {
-        Route::PollingHandshake(info) => polling::handshake(&req, shared, info),
-        Route::Polling(sid) => polling::request(req, body, shared, &sid).await,
-        Route::WebSocket { sid, info } => websocket::handle(req, body, shared, sid, info).await,
+        Route::PollingHandshake(info) => polling::handshake(&req, engine, info),
+        Route::Polling(sid) => polling::request(req, body, engine, &sid).await,
+        Route::WebSocket { sid, info } => websocket::handle(req, body, engine, sid, info).await,
     }
 }
 

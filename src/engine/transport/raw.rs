@@ -16,7 +16,7 @@ use std::{
 
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use futures_util::Stream;
+use futures_util::{future::LocalBoxFuture, Stream};
 use tokio::{
     io::{AsyncRead, ReadBuf},
     net::tcp::{OwnedReadHalf, OwnedWriteHalf},
@@ -31,17 +31,45 @@ use tokio::net::TcpStream;
 use super::websocket::{
     admit, attach, refuse, thread_mark, DirectWrite, Outbox, WsFrame, WsInput, WsLink,
 };
-use crate::{
-    engine::error::RequestError,
-    io::Shared,
+use crate::engine::{
+    error::RequestError,
+    handler::SessionHandler,
+    registry::Engine,
     service::{self, Route},
 };
+
+/// An endpoint whose WebSockets [`crate::Server`] takes over, whatever runs on top of it.
+pub trait RawEndpoint: Send + Sync + 'static {
+    /// Whether a request for `path` is this endpoint's.
+    fn serves(&self, path: &str) -> bool;
+
+    /// Checks an upgrade request for this endpoint and, if it is a valid WebSocket, runs it.
+    fn upgrade(
+        self: Arc<Self>,
+        req: Request,
+        framed: Framed<TcpStream, h1::Codec>,
+    ) -> LocalBoxFuture<'static, Result<(), actix_web::Error>>;
+}
+
+impl<H: SessionHandler> RawEndpoint for Engine<H> {
+    fn serves(&self, path: &str) -> bool {
+        self.is_endpoint(path)
+    }
+
+    fn upgrade(
+        self: Arc<Self>,
+        req: Request,
+        framed: Framed<TcpStream, h1::Codec>,
+    ) -> LocalBoxFuture<'static, Result<(), actix_web::Error>> {
+        Box::pin(upgrade(self, req, framed))
+    }
+}
 
 /// The upgrade handler of [`crate::Server`]: every request asking for a protocol switch comes
 /// here instead of the app. A Socket.IO WebSocket is checked as on the actix-web route, then the
 /// `101` is written on the raw stream and the session takes it over; anything else is refused.
 pub(crate) async fn accept(
-    endpoints: Arc<[Arc<Shared>]>,
+    endpoints: Arc<[Arc<dyn RawEndpoint>]>,
     req: Request,
     framed: Framed<TcpStream, h1::Codec>,
 ) -> Result<(), actix_web::Error> {
@@ -49,19 +77,28 @@ pub(crate) async fn accept(
     log::debug!("{} {} (upgrade)", head.method, head.uri);
     let endpoint = endpoints
         .iter()
-        .find(|shared| service::is_endpoint(shared, head.uri.path()));
-    let Some(shared) = endpoint.cloned() else {
+        .find(|endpoint| endpoint.serves(head.uri.path()));
+    let Some(endpoint) = endpoint.cloned() else {
         let response = HttpResponse::NotFound()
             .content_type("text/plain")
             .body("this server switches protocols only for Socket.IO WebSockets");
         return send(framed, response).await;
     };
+    endpoint.upgrade(req, framed).await
+}
+
+async fn upgrade<H: SessionHandler>(
+    engine: Arc<Engine<H>>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), actix_web::Error> {
+    let head = req.head();
     let refused = |err: RequestError| {
         log::debug!("upgrade {} refused: {err:?}", head.uri);
         refuse(err)
     };
     let route = if service::is_websocket_upgrade(&head.headers) {
-        service::route(&shared, &head.uri, &head.headers, head.peer_addr)
+        service::route(&engine, &head.uri, &head.headers, head.peer_addr)
     } else {
         Err(RequestError::BadRequest("not a WebSocket upgrade"))
     };
@@ -88,7 +125,7 @@ pub(crate) async fn accept(
         .await;
     };
     let accept_key = actix_http::ws::hash_key(key.as_bytes());
-    let admission = match admit(&shared, sid) {
+    let admission = match admit(&engine, sid) {
         Ok(admission) => admission,
         Err(err) => return send(framed, refused(err)).await,
     };
@@ -110,12 +147,12 @@ pub(crate) async fn accept(
         &preamble,
     ));
     let link = WsLink::new(outbox.clone());
-    let frames = RawFrames::new(read, &parts.read_buf, link.id(), shared.config.max_payload);
+    let frames = RawFrames::new(read, &parts.read_buf, link.id(), engine.config.max_payload);
     drop(parts.read_buf);
     drop(parts.write_buf);
     actix_rt::spawn(RawWriter::new(outbox, write));
     // A session gone since `admit` leaves the client with the 101 and a close frame.
-    let _ = attach(shared, admission, info, link, frames).await;
+    let _ = attach(engine, admission, info, link, frames).await;
     Ok(())
 }
 

@@ -23,10 +23,12 @@ use futures_util::StreamExt;
 use crate::{
     engine::{
         error::RequestError,
+        handler::SessionHandler,
+        info::EngineInfo,
         random_id,
-        session::{CloseSession, EngineInfo, PollGet, PollPost, Session},
+        registry::Engine,
+        session::{CloseSession, PollGet, PollPost, Session},
     },
-    io::Shared,
     reason::DisconnectReason,
 };
 
@@ -38,32 +40,36 @@ fn packets_response(body: String) -> HttpResponse {
 }
 
 /// `GET ?transport=polling` without sid: opens a session and answers with the OPEN packet.
-pub(crate) fn handshake(req: &HttpRequest, shared: Arc<Shared>, info: EngineInfo) -> HttpResponse {
+pub(crate) fn handshake<H: SessionHandler>(
+    req: &HttpRequest,
+    engine: Arc<Engine<H>>,
+    info: EngineInfo,
+) -> HttpResponse {
     if req.method() != Method::GET {
         return RequestError::BadHandshakeMethod.to_response();
     }
-    if !shared.reserve_session() {
+    if !engine.reserve_session() {
         log::warn!("handshake refused: max_connections reached");
         return RequestError::TooManyConnections.to_response();
     }
     let Ok(sid) = random_id() else {
-        shared.release_reservation();
+        engine.release_reservation();
         return RequestError::BadRequest("no randomness for a session id").to_response();
     };
-    let open = format!("0{}", shared.config.open_payload(&sid, true));
-    let addr = Session::start_polling(shared.clone(), sid.clone(), info);
-    shared.insert_session(sid, addr);
+    let open = format!("0{}", engine.config.open_payload(&sid, true));
+    let addr = Session::start_polling(engine.clone(), sid.clone(), info);
+    engine.insert_session(sid, addr);
     packets_response(open)
 }
 
 /// GET or POST with a sid.
-pub(crate) async fn request(
+pub(crate) async fn request<H: SessionHandler>(
     req: HttpRequest,
     body: web::Payload,
-    shared: Arc<Shared>,
+    engine: Arc<Engine<H>>,
     sid: &str,
 ) -> HttpResponse {
-    let Some(entry) = shared.session(sid) else {
+    let Some(entry) = engine.session(sid) else {
         return RequestError::UnknownSid.to_response();
     };
     let addr = entry.addr;
@@ -87,7 +93,7 @@ pub(crate) async fn request(
                 return RequestError::BadRequest("overlapping POST requests").to_response();
             }
             let _busy = PostGuard(&entry.posting);
-            post(&req, body, &shared, sid, &addr).await
+            post(&req, body, &engine, sid, &addr).await
         }
         _ => RequestError::BadRequest("method not allowed").to_response(),
     }
@@ -134,12 +140,12 @@ fn refuse_unread(err: RequestError, unread: web::Payload) -> HttpResponse {
 }
 
 /// Reads a POST body (at most `max_payload` bytes) and hands its packets to the session.
-async fn post(
+async fn post<H: SessionHandler>(
     req: &HttpRequest,
     mut body: web::Payload,
-    shared: &Shared,
+    engine: &Engine<H>,
     sid: &str,
-    addr: &Addr<Session>,
+    addr: &Addr<Session<H>>,
 ) -> HttpResponse {
     let binary = req
         .headers()
@@ -153,7 +159,7 @@ async fn post(
         });
         return RequestError::BadRequest("binary POST body").to_response();
     }
-    let max = shared.config.max_payload;
+    let max = engine.config.max_payload;
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)

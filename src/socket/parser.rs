@@ -1,0 +1,208 @@
+//! The Socket.IO wire format, behind one seam: [`Parser`] turns packets into Engine.IO frames and
+//! a per-session [`Decoder`] turns frames back into packets. A second format (e.g. msgpack) is a
+//! new variant here; nothing else in the crate encodes or decodes Socket.IO packets.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::{
+    engine::packet::Frame,
+    socket::{
+        error::DecodeError,
+        packet::{self, Packet},
+        payload::Payload,
+    },
+};
+
+/// The wire format of Socket.IO packets inside Engine.IO messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Parser {
+    /// The default parser of socket.io (`socket.io-parser`): a text header and JSON, each
+    /// binary attachment as its own binary message after the text.
+    #[default]
+    Json,
+}
+
+impl Parser {
+    /// A decoder for one session's incoming messages.
+    pub(crate) fn decoder(self) -> Decoder {
+        Decoder {
+            parser: self,
+            partial: None,
+        }
+    }
+
+    /// An EVENT (with an ack id when the sender waits for an answer).
+    pub(crate) fn event(
+        self,
+        nsp: &str,
+        id: Option<u64>,
+        event: &str,
+        payload: Payload,
+    ) -> Vec<Frame> {
+        match self {
+            Parser::Json => {
+                let (args, attachments) = payload.into_parts();
+                let text = packet::encode_event(nsp, id, event, &args, attachments.len());
+                Frame::packet(&text, attachments)
+            }
+        }
+    }
+
+    /// An ACK answering the client's packet `id`.
+    pub(crate) fn ack(self, nsp: &str, id: u64, payload: Payload) -> Vec<Frame> {
+        match self {
+            Parser::Json => {
+                let (args, attachments) = payload.into_parts();
+                let text = packet::encode_ack(nsp, id, &args, attachments.len());
+                Frame::packet(&text, attachments)
+            }
+        }
+    }
+
+    /// The CONNECT answer carrying the new socket's id.
+    pub(crate) fn connect(self, nsp: &str, sid: &str) -> Frame {
+        match self {
+            Parser::Json => Frame::message(&packet::encode_connect(nsp, sid)),
+        }
+    }
+
+    /// A CONNECT_ERROR with its message and optional data.
+    pub(crate) fn connect_error(self, nsp: &str, message: &str, data: Option<&Value>) -> Frame {
+        match self {
+            Parser::Json => Frame::message(&packet::encode_connect_error(nsp, message, data)),
+        }
+    }
+
+    /// A DISCONNECT for one namespace.
+    pub(crate) fn disconnect(self, nsp: &str) -> Frame {
+        match self {
+            Parser::Json => Frame::message(&packet::encode_disconnect(nsp)),
+        }
+    }
+}
+
+/// A packet with all its binary attachments.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) packet: Packet,
+    pub(crate) attachments: Vec<Bytes>,
+}
+
+/// One session's incoming Socket.IO packets, put together from Engine.IO messages (a binary
+/// packet waits here for its attachments).
+pub(crate) struct Decoder {
+    parser: Parser,
+    partial: Option<Incoming>,
+}
+
+impl Decoder {
+    /// A text message: a whole packet, the head of a binary one (`Ok(None)`), or an error.
+    pub(crate) fn text(&mut self, text: &str) -> Result<Option<Incoming>, DecodeError> {
+        match self.parser {
+            Parser::Json => {
+                if self.partial.is_some() {
+                    return Err(DecodeError::UnexpectedText);
+                }
+                let packet = packet::decode(text)?;
+                if packet.attachments > 0 {
+                    let attachments = Vec::with_capacity(packet.attachments);
+                    self.partial = Some(Incoming {
+                        packet,
+                        attachments,
+                    });
+                    return Ok(None);
+                }
+                Ok(Some(Incoming {
+                    packet,
+                    attachments: Vec::new(),
+                }))
+            }
+        }
+    }
+
+    /// A binary message: the next attachment of the waiting packet (`Ok(Some)` once complete).
+    pub(crate) fn binary(&mut self, data: Bytes) -> Result<Option<Incoming>, DecodeError> {
+        match self.parser {
+            Parser::Json => {
+                let Some(partial) = self.partial.as_mut() else {
+                    return Err(DecodeError::UnexpectedBinary);
+                };
+                partial.attachments.push(data);
+                if partial.attachments.len() < partial.packet.attachments {
+                    return Ok(None);
+                }
+                Ok(self.partial.take())
+            }
+        }
+    }
+
+    /// Forgets a packet still waiting for attachments (the session is closing).
+    pub(crate) fn reset(&mut self) {
+        self.partial = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::socket::packet::PacketType;
+
+    fn text_of(frame: &Frame) -> &str {
+        match frame {
+            Frame::Text(text) => text,
+            Frame::Binary(_) => panic!("not a text frame"),
+        }
+    }
+
+    #[test]
+    fn json_encodes_each_packet_kind() {
+        let parser = Parser::Json;
+        let payload = Payload::new().arg("hi").unwrap().binary(vec![1u8, 2]);
+        let frames = parser.event("/chat", Some(7), "file", payload);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            text_of(&frames[0]),
+            r#"451-/chat,7["file","hi",{"_placeholder":true,"num":0}]"#
+        );
+        assert_eq!(frames[1], Frame::Binary(Bytes::from_static(&[1, 2])));
+        let ack = parser.ack("/", 3, Payload::new().arg(&1).unwrap());
+        assert_eq!(text_of(&ack[0]), "433[1]");
+        assert_eq!(text_of(&parser.connect("/", "abc")), r#"40{"sid":"abc"}"#);
+        assert_eq!(
+            text_of(&parser.connect_error("/x", "no", Some(&json!(1)))),
+            r#"44/x,{"message":"no","data":1}"#
+        );
+        assert_eq!(text_of(&parser.disconnect("/x")), "41/x,");
+    }
+
+    #[test]
+    fn json_decoder_puts_binary_packets_together() {
+        let mut decoder = Parser::Json.decoder();
+        let whole = decoder.text(r#"2["hello",1]"#).unwrap().unwrap();
+        assert_eq!(whole.packet.kind, PacketType::Event);
+        assert!(whole.attachments.is_empty());
+
+        let head = r#"52-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+        assert!(decoder.text(head).unwrap().is_none());
+        assert_eq!(
+            decoder.text("2[\"x\"]").unwrap_err(),
+            DecodeError::UnexpectedText
+        );
+        assert!(decoder.binary(Bytes::from_static(b"a")).unwrap().is_none());
+        let done = decoder.binary(Bytes::from_static(b"b")).unwrap().unwrap();
+        assert_eq!(done.packet.kind, PacketType::BinaryEvent);
+        assert_eq!(done.attachments, [&b"a"[..], &b"b"[..]]);
+        assert_eq!(
+            decoder.binary(Bytes::from_static(b"c")).unwrap_err(),
+            DecodeError::UnexpectedBinary
+        );
+
+        assert!(decoder.text(head).unwrap().is_none());
+        decoder.reset();
+        assert!(decoder.text("2[\"after\"]").unwrap().is_some());
+    }
+}
