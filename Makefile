@@ -3,6 +3,8 @@
 #   make test          lint, Rust tests, the real-client suites (JS + Python), the cluster test,
 #                      the browser test
 #   make lint          cargo fmt --check and clippy with warnings as errors
+#   make engine-alone  the Engine.IO layer built and unit-tested as a crate of its own (no
+#                      Socket.IO code in it): the layering proof, .ci/engine-alone
 #   make test-rust     cargo test, then the integration tests again on actix-web's HttpServer
 #   make test-js       socket.io-client and our own client (node) against examples/interop_server
 #                      and the demo server
@@ -63,10 +65,16 @@ define require
 @command -v $(1) >/dev/null 2>&1 || { echo "make: error: '$(1)' is required but not found on PATH. $(2)" >&2; exit 127; }
 endef
 
+.PHONY: engine-alone
+engine-alone:
+	$(call require,$(CARGO),Install Rust (rustup).)
+	$(call require,$(PYTHON),Install Python 3.)
+	.ci/engine-alone
+
 .PHONY: test lint fmt-check clippy test-rust servers test-js test-py test-browser js-deps py-deps browser-deps chromium
 .PHONY: test-cluster cluster-deps cluster-tools cluster-servers
 
-test: lint test-rust servers test-js test-py test-cluster test-browser fuzz-smoke
+test: lint engine-alone test-rust servers test-js test-py test-cluster test-browser fuzz-smoke
 
 lint: fmt-check clippy
 

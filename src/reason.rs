@@ -42,6 +42,17 @@ impl DisconnectReason {
         }
     }
 
+    /// An ordinary end of a session, logged at `info` (the other reasons at `warn`).
+    pub(crate) fn is_orderly(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportClose
+                | DisconnectReason::ForcedServerClose
+                | DisconnectReason::ServerShuttingDown
+                | DisconnectReason::ServerNamespaceDisconnect
+        )
+    }
+
     /// True for closes the server decided on and wants the client to be told about.
     pub(crate) fn is_server_initiated(self) -> bool {
         matches!(

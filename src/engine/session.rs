@@ -382,14 +382,10 @@ impl<H: SessionHandler> Session<H> {
         if self.state != State::Open {
             return;
         }
-        match reason {
-            DisconnectReason::TransportClose
-            | DisconnectReason::ForcedServerClose
-            | DisconnectReason::ServerShuttingDown
-            | DisconnectReason::ServerNamespaceDisconnect => {
-                log::info!("session {} closed: {reason}", self.sid)
-            }
-            _ => log::warn!("session {} closed: {reason}", self.sid),
+        if reason.is_orderly() {
+            log::info!("session {} closed: {reason}", self.sid);
+        } else {
+            log::warn!("session {} closed: {reason}", self.sid);
         }
         H::on_close(self, reason, ctx);
         self.drop_probe(ctx);
