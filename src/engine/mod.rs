@@ -1,6 +1,6 @@
 //! Engine.IO v4: the packet codec, the session actor (handshake, heartbeat, upgrade, limits),
 //! the polling and WebSocket transports and the HTTP entry point. It imports nothing above it:
-//! decoded messages go up through [`handler::SessionHandler`], encoded frames come back down.
+//! decoded messages go up through `handler::SessionHandler`, encoded frames come back down.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! The Socket.IO wire format, behind one seam: [`Parser`] turns packets into Engine.IO frames and
-//! a per-session [`Decoder`] turns frames back into packets. A second format (e.g. msgpack) is a
+//! a per-session `Decoder` turns frames back into packets. A second format (e.g. msgpack) is a
 //! new variant here; nothing else in the crate encodes or decodes Socket.IO packets.
 
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-// The demo chat's realtime contract (src/chat.rs, namespace "/"), driven by the
+// The demo chat's realtime contract (src/bin/actix-socketio/chat.rs, namespace "/"), driven by the
 // official socket.io-client against the demo binary (target/debug/actix-socketio,
 // or DEMO_SERVER).
 //

@@ -1,4 +1,4 @@
-"""The demo chat's realtime contract (src/chat.rs, namespace "/"), driven by
+"""The demo chat's realtime contract (src/bin/actix-socketio/chat.rs, namespace "/"), driven by
 python-socketio's sync client against the demo binary (target/debug/actix-socketio,
 or DEMO_SERVER): two clients, one websocket-only and one polling-only.
 
