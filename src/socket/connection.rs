@@ -22,7 +22,7 @@ use crate::{
     reason::DisconnectReason,
     socket::{
         ack::AckSender,
-        error::AckError,
+        error::{AckError, DecodeError},
         handshake::Handshake,
         packet::{Packet, PacketType},
         parser::{Decoder, Incoming, Parser},
@@ -103,9 +103,10 @@ impl SessionHandler for Connection {
 }
 
 impl Session<Connection> {
+    /// What the decoder made of a message: a whole packet is handled, an error closes.
     fn on_decoded(
         &mut self,
-        decoded: Result<Option<Incoming>, crate::socket::error::DecodeError>,
+        decoded: Result<Option<Incoming>, DecodeError>,
         ctx: &mut Context<Self>,
     ) {
         let incoming = match decoded {
