@@ -46,6 +46,51 @@ pub struct Config {
     /// Most rooms one socket may be in, its own private room not counted (default 1000);
     /// further joins are refused.
     pub max_rooms_per_socket: usize,
+    /// Connection state recovery (socket.io's `connectionStateRecovery`): off by default.
+    pub recovery: Option<Recovery>,
+}
+
+/// Connection state recovery: a socket whose connection dropped comes back with its id, rooms,
+/// data and the packets it missed, if it reconnects within `max_disconnection_duration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// How long a dropped socket's state is kept (default 2 minutes, as socket.io).
+    pub max_disconnection_duration: Duration,
+    /// Skip the connect middlewares for a recovered socket (default true, as socket.io).
+    pub skip_middlewares: bool,
+    /// Most bytes of stored packets per namespace (default 32 MiB); past it the oldest go
+    /// first, and a socket whose gap was lost reconnects as a fresh one.
+    pub max_stored_bytes: usize,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_stored_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl Recovery {
+    /// Sets how long a dropped socket's state is kept.
+    pub fn max_disconnection_duration(mut self, duration: Duration) -> Self {
+        self.max_disconnection_duration = duration;
+        self
+    }
+
+    /// Sets whether recovered sockets skip the connect middlewares.
+    pub fn skip_middlewares(mut self, skip: bool) -> Self {
+        self.skip_middlewares = skip;
+        self
+    }
+
+    /// Caps the bytes of stored packets per namespace.
+    pub fn max_stored_bytes(mut self, bytes: usize) -> Self {
+        self.max_stored_bytes = bytes;
+        self
+    }
 }
 
 impl Default for Config {
@@ -63,6 +108,7 @@ impl Default for Config {
             max_buffered_packets: 4096,
             slow_consumer_grace: Duration::from_secs(1),
             max_rooms_per_socket: 1000,
+            recovery: None,
         }
     }
 }
@@ -137,6 +183,12 @@ impl Config {
     /// Caps the rooms one socket may join.
     pub fn with_max_rooms_per_socket(mut self, max: usize) -> Self {
         self.max_rooms_per_socket = max;
+        self
+    }
+
+    /// Turns connection state recovery on (`Recovery::default()` for socket.io's defaults).
+    pub fn connection_state_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = Some(recovery);
         self
     }
 

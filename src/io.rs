@@ -28,6 +28,12 @@ pub struct Stats {
     pub rooms: usize,
     /// Server-side `emit_with_ack` calls still waiting for an answer.
     pub pending_acks: usize,
+    /// Dropped sockets whose state is kept for connection state recovery.
+    pub recovery_sessions: usize,
+    /// Packets kept for connection state recovery.
+    pub recovery_packets: usize,
+    /// Bytes of those packets (frames plus bookkeeping).
+    pub recovery_bytes: usize,
 }
 
 /// The Socket.IO server: declare namespaces and handlers on it, then mount it in an actix-web
@@ -126,6 +132,15 @@ impl SocketIo {
     /// Counts of what the server holds right now: after every client has left, all are zero.
     pub fn stats(&self) -> Stats {
         let state = self.state();
+        let mut recovery = (0, 0, 0);
+        for ns in state.namespaces() {
+            if let Some(store) = ns.recovery_store() {
+                let counts = store.counts();
+                recovery.0 += counts.sessions;
+                recovery.1 += counts.packets;
+                recovery.2 += counts.bytes;
+            }
+        }
         Stats {
             sessions: self.session_count(),
             sockets: state.namespaces().iter().map(Namespace::socket_count).sum(),
@@ -133,6 +148,9 @@ impl SocketIo {
             pending_acks: state
                 .pending_acks
                 .load(std::sync::atomic::Ordering::Acquire),
+            recovery_sessions: recovery.0,
+            recovery_packets: recovery.1,
+            recovery_bytes: recovery.2,
         }
     }
 

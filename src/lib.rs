@@ -79,7 +79,7 @@ pub mod reason;
 pub mod server;
 pub mod socket;
 
-pub use config::{Config, Cors};
+pub use config::{Config, Cors, Recovery};
 pub use io::{Endpoint, SocketIo, Stats};
 pub use reason::DisconnectReason;
 pub use server::Server;

@@ -53,6 +53,21 @@ impl DisconnectReason {
         )
     }
 
+    /// True when the socket's state is kept for connection state recovery: the connection was
+    /// lost or closed under it, as opposed to a disconnect on purpose (socket.io's
+    /// `RECOVERABLE_DISCONNECT_REASONS`; a parse error is not one either).
+    pub(crate) fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportClose
+                | DisconnectReason::TransportError
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ForcedClose
+                | DisconnectReason::ForcedServerClose
+                | DisconnectReason::ServerShuttingDown
+        )
+    }
+
     /// True for closes the server decided on and wants the client to be told about.
     pub(crate) fn is_server_initiated(self) -> bool {
         matches!(

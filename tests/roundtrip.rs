@@ -194,7 +194,7 @@ fn assert_header(packet: &Packet, kind: PacketType, nsp: &str, id: Option<u64>, 
 proptest! {
     #[test]
     fn socket_connect_round_trips(nsp in nsp(), sid in any::<String>()) {
-        let encoded = encode_connect(&nsp, &sid);
+        let encoded = encode_connect(&nsp, &sid, None);
         let packet = decoded(&encoded);
         assert_header(&packet, PacketType::Connect, &nsp, None, 0);
         prop_assert_eq!(packet.data, Some(serde_json::json!({ "sid": sid })));

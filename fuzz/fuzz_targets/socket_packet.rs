@@ -107,7 +107,7 @@ fn check_round_trip(packet: &Packet) {
                 Some(Value::String(sid)) => sid.as_str(),
                 _ => "",
             };
-            let encoded = encode_connect(&packet.nsp, sid);
+            let encoded = encode_connect(&packet.nsp, sid, None);
             let again = redecode(&encoded);
             assert_eq!(again.kind, PacketType::Connect);
             assert_eq!(again.nsp, packet.nsp, "via {encoded:?}");

@@ -36,7 +36,7 @@ impl AckSender {
             .namespace()
             .parser()
             .ack(self.socket.ns(), self.id, payload);
-        self.socket.send_frames(frames, false);
+        self.socket.send_frames(frames.into(), false);
     }
 
     /// The ack id the client chose.

@@ -24,13 +24,20 @@ use crate::{
         ack::AckSender,
         error::{AckError, DecodeError},
         handshake::Handshake,
+        namespace::Namespace,
         packet::{Packet, PacketType},
         parser::{Decoder, Incoming, Parser},
         payload::Payload,
+        recovery::{Claimed, RecoveryStore},
         socket::{Event, Socket},
         state::ServerState,
     },
 };
+
+/// How long a CONNECT whose pid belongs to a socket still connected waits for that socket's
+/// drop to be handled, and how many times, before it gets a fresh socket.
+const LIVE_PID_WAIT: Duration = Duration::from_millis(20);
+const LIVE_PID_WAITS: u32 = 25;
 
 /// The actor of a session that speaks Socket.IO.
 pub(crate) type SessionAddr = Addr<Session<Connection>>;
@@ -154,6 +161,11 @@ impl Session<Connection> {
     }
 
     fn on_connect(&mut self, packet: Packet, ctx: &mut Context<Self>) {
+        self.connect_attempt(packet, 0, ctx);
+    }
+
+    /// A CONNECT; `attempt` counts the waits for a pid whose socket was still connected.
+    fn connect_attempt(&mut self, packet: Packet, attempt: u32, ctx: &mut Context<Self>) {
         let nsp = packet.nsp;
         if self.handler.sockets.contains_key(nsp.as_str()) {
             self.protocol_error("second CONNECT to a joined namespace", ctx);
@@ -165,45 +177,161 @@ impl Session<Connection> {
             self.send_frames(&[frame], ctx);
             return;
         };
-        let Ok(id) = random_id() else {
-            log::error!("session {}: no randomness for a socket id", self.sid);
-            self.close(DisconnectReason::ForcedServerClose, ctx);
-            return;
-        };
+        let mut auth = packet
+            .data
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let store = namespace.recovery_store().cloned();
+        // The private session id and offset are for recovery only: the application never
+        // sees them in the handshake.
+        let mut claim = None;
+        if let (Some(store), Value::Object(fields)) = (&store, &mut auth) {
+            if let Some(Value::String(pid)) = fields.get("pid") {
+                match store.claim(pid, fields.get("offset")) {
+                    Claimed::Yes(claimed) => {
+                        claim = Some((Arc::<str>::from(pid.as_str()), claimed))
+                    }
+                    // A client reconnects as soon as it sees its connection drop, maybe
+                    // before the server has handled that drop: give it a moment.
+                    Claimed::Live if attempt < LIVE_PID_WAITS => {
+                        let retry = Packet {
+                            nsp,
+                            data: Some(auth),
+                            ..packet
+                        };
+                        ctx.run_later(LIVE_PID_WAIT, move |act, ctx| {
+                            if act.is_open() {
+                                act.connect_attempt(retry, attempt + 1, ctx);
+                            }
+                        });
+                        return;
+                    }
+                    Claimed::Live | Claimed::No => {
+                        log::debug!(
+                            "session {}: {nsp}: not recoverable; a fresh socket",
+                            self.sid
+                        );
+                    }
+                }
+            }
+            fields.remove("pid");
+            fields.remove("offset");
+        }
         let handshake = Handshake {
-            auth: packet
-                .data
-                .unwrap_or_else(|| Value::Object(Default::default())),
+            auth,
             query: self.info.query.clone(),
             headers: self.info.headers.clone(),
             address: self.info.address,
             time: self.info.time,
             url: self.info.url.clone(),
         };
-        let socket = Socket::new(id, namespace.clone(), handshake, ctx.address());
-        let mut verdict = Ok(());
-        self.run_handler(ctx, || verdict = namespace.admit(&socket));
-        if let Err(refusal) = verdict {
-            log::info!(
-                "session {}: {nsp} refused by middleware: {}",
-                self.sid,
-                refusal.message
+        if let (Some(store), Some((pid, claim))) = (&store, claim) {
+            let socket = Socket::new(
+                claim.sid.clone(),
+                namespace.clone(),
+                handshake.clone(),
+                ctx.address(),
+                Some(RecoveryStore::recovered(pid)),
             );
-            let frame = parser.connect_error(&nsp, &refusal.message, refusal.data.as_ref());
-            self.send_frames(&[frame], ctx);
+            socket.restore(claim.rooms.clone(), claim.data.clone());
+            if !store.skip_middlewares && !self.admitted(&namespace, &socket, ctx) {
+                return;
+            }
+            if !self.is_open() {
+                return;
+            }
+            let pid = socket.recovery().map(|r| r.pid.clone());
+            let replayed = store.replay(&claim, &socket, |missed| {
+                let frame = parser.connect(&nsp, socket.id(), pid.as_deref());
+                self.send_frames(&[frame], ctx);
+                for frames in &missed {
+                    self.send_frames(frames, ctx);
+                }
+                log::info!(
+                    "socket {} recovered in {nsp} with {} missed packet(s) (session {})",
+                    socket.id(),
+                    missed.len(),
+                    self.sid
+                );
+            });
+            if replayed.is_some() {
+                self.joined(&namespace, socket, ctx);
+                return;
+            }
+            // Packets it needed left during the middlewares: a fresh socket after all.
+        }
+        let Ok(id) = random_id() else {
+            log::error!("session {}: no randomness for a socket id", self.sid);
+            self.close(DisconnectReason::ForcedServerClose, ctx);
+            return;
+        };
+        let recovery = match &store {
+            Some(store) => match random_id() {
+                Ok(pid) => Some(store.fresh(pid)),
+                Err(_) => {
+                    log::error!("session {}: no randomness for a session id", self.sid);
+                    self.close(DisconnectReason::ForcedServerClose, ctx);
+                    return;
+                }
+            },
+            None => None,
+        };
+        let socket = Socket::new(id, namespace.clone(), handshake, ctx.address(), recovery);
+        if !self.admitted(&namespace, &socket, ctx) || !self.is_open() {
             return;
         }
-        if !self.is_open() {
-            return;
+        let pid = socket.recovery().map(|r| r.pid.clone());
+        if let (Some(store), Some(pid)) = (&store, &pid) {
+            store.enliven(pid);
         }
+        // Registered before the CONNECT goes out, so that it is in the namespace's broadcasts
+        // as soon as the client knows it is connected.
+        namespace.register(&socket);
+        let frame = parser.connect(&nsp, socket.id(), pid.as_deref());
+        self.send_frames(&[frame], ctx);
+        log::info!("socket {} joined {nsp} (session {})", socket.id(), self.sid);
+        self.connected(&namespace, socket, ctx);
+    }
+
+    /// Runs the connect middlewares; a refusal is answered with CONNECT_ERROR (false).
+    fn admitted(
+        &mut self,
+        namespace: &Namespace,
+        socket: &Socket,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        let mut verdict = Ok(());
+        self.run_handler(ctx, || verdict = namespace.admit(socket));
+        match verdict {
+            Ok(()) => true,
+            Err(refusal) => {
+                let nsp = namespace.name();
+                log::info!(
+                    "session {}: {nsp} refused by middleware: {}",
+                    self.sid,
+                    refusal.message
+                );
+                let frame =
+                    self.handler
+                        .parser
+                        .connect_error(nsp, &refusal.message, refusal.data.as_ref());
+                self.send_frames(&[frame], ctx);
+                false
+            }
+        }
+    }
+
+    /// A recovered socket, its CONNECT and missed packets sent: registered, then connected.
+    fn joined(&mut self, namespace: &Namespace, socket: Socket, ctx: &mut Context<Self>) {
+        namespace.register(&socket);
+        self.connected(namespace, socket, ctx);
+    }
+
+    /// The socket is in: the session knows it, the connect handler runs.
+    fn connected(&mut self, namespace: &Namespace, socket: Socket, ctx: &mut Context<Self>) {
         self.handler
             .sockets
             .insert(namespace.name_arc().clone(), socket.clone());
         self.handler.joined_any = true;
-        namespace.register(&socket);
-        let frame = parser.connect(&nsp, socket.id());
-        self.send_frames(&[frame], ctx);
-        log::info!("socket {} joined {nsp} (session {})", socket.id(), self.sid);
         self.run_handler(ctx, || namespace.connected(socket.clone()));
         // Only now: what the connect handler emits goes through the mailbox, a write after the
         // CONNECT rather than in the same breath (as the reference server's `drain`-paced

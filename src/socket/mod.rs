@@ -12,6 +12,7 @@ pub mod operator;
 pub mod packet;
 pub mod parser;
 pub mod payload;
+pub(crate) mod recovery;
 pub mod rooms;
 #[allow(clippy::module_inception)]
 pub mod socket;

@@ -15,18 +15,22 @@ use actix::{Actor, Addr};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::socket::{
-    cluster::{Adapter, ClusterError, ServerAck},
-    error::{ConnectError, EmitError},
-    operator::{BroadcastOperator, IntoRooms},
-    packet::RESERVED_EVENTS,
-    parser::Parser,
-    payload::Payload,
-    rooms::{
-        AllRooms, Broadcast, Fetch, Join, Leave, LeaveReason, Register, Room, RoomManager,
-        Selector, Unregister,
+use crate::{
+    config::Recovery,
+    socket::{
+        cluster::{Adapter, ClusterError, ServerAck},
+        error::{ConnectError, EmitError},
+        operator::{BroadcastOperator, IntoRooms},
+        packet::RESERVED_EVENTS,
+        parser::Parser,
+        payload::Payload,
+        recovery::RecoveryStore,
+        rooms::{
+            AllRooms, Broadcast, Fetch, Join, Leave, LeaveReason, Outbound, Register, Room,
+            RoomManager, Selector, Unregister,
+        },
+        socket::Socket,
     },
-    socket::Socket,
 };
 
 type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
@@ -77,6 +81,8 @@ pub(crate) struct NamespaceInner {
     rooms_counter: Arc<AtomicUsize>,
     adapter: OnceLock<Arc<dyn Adapter>>,
     server_handlers: RwLock<HashMap<String, ServerHandler>>,
+    /// Packets and dropped sockets' state kept for connection state recovery, when on.
+    recovery: Option<Arc<RecoveryStore>>,
 }
 
 /// A namespace (`/`, `/admin`...): where handlers for its sockets are registered, and the
@@ -92,6 +98,7 @@ impl Namespace {
         parser: Parser,
         max_rooms_per_socket: usize,
         rooms_counter: Arc<AtomicUsize>,
+        recovery: Option<&(Recovery, Duration)>,
     ) -> Self {
         Namespace {
             inner: Arc::new(NamespaceInner {
@@ -106,6 +113,8 @@ impl Namespace {
                 rooms_counter,
                 adapter: OnceLock::new(),
                 server_handlers: RwLock::new(HashMap::new()),
+                recovery: recovery
+                    .map(|(config, heartbeat)| Arc::new(RecoveryStore::new(config, *heartbeat))),
             }),
         }
     }
@@ -124,6 +133,11 @@ impl Namespace {
         self.inner.parser
     }
 
+    /// The recovery store, when connection state recovery is on.
+    pub(crate) fn recovery_store(&self) -> Option<&Arc<RecoveryStore>> {
+        self.inner.recovery.as_ref()
+    }
+
     /// The RoomManager, started on the current arbiter the first time it is needed (a worker's,
     /// since sockets register from their session actors). `None` outside any arbiter before the
     /// first socket arrived: then there is nobody to reach anyway.
@@ -137,6 +151,10 @@ impl Namespace {
                 self.inner.hooks.clone(),
                 self.inner.max_rooms_per_socket,
                 self.inner.rooms_counter.clone(),
+                self.inner
+                    .recovery
+                    .clone()
+                    .map(|store| (store, self.inner.parser, self.inner.name.clone())),
             )
             .start()
         }))
@@ -361,13 +379,25 @@ impl Namespace {
         let Some(manager) = self.inner.manager.get() else {
             return Ok(());
         };
-        let frames = self.parser().event(self.name(), None, event, payload);
         manager.do_send(Broadcast {
             selector,
-            frames: frames.into(),
+            packet: self.outbound(event, payload, volatile),
             volatile,
         });
         Ok(())
+    }
+
+    /// A broadcast's packet: encoded here, once, or (kept for recovery) by the RoomManager,
+    /// which gives it its offset.
+    pub(crate) fn outbound(&self, event: &str, payload: Payload, volatile: bool) -> Outbound {
+        if self.inner.recovery.is_some() && !volatile {
+            return Outbound::Recorded {
+                event: event.to_owned(),
+                payload,
+            };
+        }
+        let frames = self.parser().event(self.name(), None, event, payload);
+        Outbound::Encoded(frames.into())
     }
 
     /// This node's selected sockets (for requests from other nodes).
@@ -455,7 +485,7 @@ impl Namespace {
         self.inner.sockets.fetch_sub(1, Ordering::AcqRel);
         if let Some(manager) = self.manager() {
             manager.do_send(Unregister {
-                socket_id: socket.id_arc().clone(),
+                socket: socket.clone(),
             });
         }
     }

@@ -161,10 +161,9 @@ impl BroadcastOperator {
             return Ok(()); // no socket has ever connected
         };
         // Encoded once, shared by every recipient.
-        let frames = self.ns.parser().event(self.ns.name(), None, event, payload);
         manager.do_send(Broadcast {
             selector: self.selector.clone(),
-            frames: frames.into(),
+            packet: self.ns.outbound(event, payload, self.volatile),
             volatile: self.volatile,
         });
         Ok(())

@@ -293,9 +293,13 @@ pub fn encode_ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
 }
 
 /// Encodes the CONNECT answer carrying the new socket's id.
-pub fn encode_connect(nsp: &str, sid: &str) -> String {
+pub fn encode_connect(nsp: &str, sid: &str, pid: Option<&str>) -> String {
     let mut out = header(PacketType::Connect, 0, nsp, None);
-    push_json(&mut out, &serde_json::json!({ "sid": sid }));
+    let body = match pid {
+        Some(pid) => serde_json::json!({ "sid": sid, "pid": pid }),
+        None => serde_json::json!({ "sid": sid }),
+    };
+    push_json(&mut out, &body);
     out
 }
 
@@ -469,9 +473,9 @@ mod tests {
 
     #[test]
     fn encodes_the_protocol_examples() {
-        assert_eq!(encode_connect("/", "abc"), "0{\"sid\":\"abc\"}");
+        assert_eq!(encode_connect("/", "abc", None), "0{\"sid\":\"abc\"}");
         assert_eq!(
-            encode_connect("/custom", "abc"),
+            encode_connect("/custom", "abc", None),
             "0/custom,{\"sid\":\"abc\"}"
         );
         assert_eq!(
@@ -481,6 +485,10 @@ mod tests {
         assert_eq!(
             encode_connect_error("/", "no", Some(&json!({"a": 1}))),
             "4{\"message\":\"no\",\"data\":{\"a\":1}}"
+        );
+        assert_eq!(
+            encode_connect("/", "abc", Some("p1")),
+            "0{\"sid\":\"abc\",\"pid\":\"p1\"}"
         );
         assert_eq!(encode_disconnect("/"), "1");
         assert_eq!(encode_disconnect("/admin"), "1/admin,");

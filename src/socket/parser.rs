@@ -61,10 +61,11 @@ impl Parser {
         }
     }
 
-    /// The CONNECT answer carrying the new socket's id.
-    pub(crate) fn connect(self, nsp: &str, sid: &str) -> Frame {
+    /// The CONNECT answer carrying the socket's id (and its private session id when
+    /// connection state recovery is on).
+    pub(crate) fn connect(self, nsp: &str, sid: &str, pid: Option<&str>) -> Frame {
         match self {
-            Parser::Json => Frame::message(&packet::encode_connect(nsp, sid)),
+            Parser::Json => Frame::message(&packet::encode_connect(nsp, sid, pid)),
         }
     }
 
@@ -171,7 +172,10 @@ mod tests {
         assert_eq!(frames[1], Frame::Binary(Bytes::from_static(&[1, 2])));
         let ack = parser.ack("/", 3, Payload::new().arg(&1).unwrap());
         assert_eq!(text_of(&ack[0]), "433[1]");
-        assert_eq!(text_of(&parser.connect("/", "abc")), r#"40{"sid":"abc"}"#);
+        assert_eq!(
+            text_of(&parser.connect("/", "abc", None)),
+            r#"40{"sid":"abc"}"#
+        );
         assert_eq!(
             text_of(&parser.connect_error("/x", "no", Some(&json!(1)))),
             r#"44/x,{"message":"no","data":1}"#

@@ -9,12 +9,24 @@ use std::{
     },
 };
 
+use std::time::Duration;
+
 use actix::prelude::*;
 
 use crate::{
     engine::{packet::Frame, transport::websocket::Write},
-    socket::{connection::Outgoing, namespace::Hooks, socket::Socket},
+    socket::{
+        connection::Outgoing,
+        namespace::Hooks,
+        parser::Parser,
+        payload::Payload,
+        recovery::{selects, RecoveryStore},
+        socket::Socket,
+    },
 };
+
+/// How often an idle recovery store drops what has expired.
+const RECOVERY_SWEEP: Duration = Duration::from_secs(1);
 
 /// A room name (shared, cheap to clone).
 pub type Room = Arc<str>;
@@ -51,17 +63,58 @@ pub(crate) struct RoomManager {
     max_rooms: usize,
     /// Non-empty rooms, shared with `SocketIo::stats`.
     room_count: Arc<AtomicUsize>,
+    /// With connection state recovery: the store, and how to encode a packet with its offset.
+    recording: Option<(Arc<RecoveryStore>, Parser, Arc<str>)>,
 }
 
 impl RoomManager {
-    pub(crate) fn new(hooks: Arc<Hooks>, max_rooms: usize, room_count: Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(
+        hooks: Arc<Hooks>,
+        max_rooms: usize,
+        room_count: Arc<AtomicUsize>,
+        recording: Option<(Arc<RecoveryStore>, Parser, Arc<str>)>,
+    ) -> Self {
         RoomManager {
             members: HashMap::new(),
             rooms: HashMap::new(),
             hooks,
             max_rooms,
             room_count,
+            recording,
         }
+    }
+
+    /// Removes a member from every room and runs the leave hooks (`Disconnect`).
+    fn remove_member(&mut self, id: &Arc<str>) {
+        let Some(member) = self.members.get(id) else {
+            return;
+        };
+        let socket = member.socket.clone();
+        let rooms: Vec<Room> = member.rooms.iter().cloned().collect();
+        for room in &rooms {
+            self.remove_from_room(id, room);
+        }
+        self.members.remove(id);
+        for room in rooms.iter().filter(|r| *r != id) {
+            self.hooks.left(&socket, room, LeaveReason::Disconnect);
+        }
+    }
+
+    /// Hands one packet's frames to a member's connection.
+    fn deliver(socket: &Socket, frames: &Arc<[Frame]>, volatile: bool) {
+        // A WebSocket session's outbox takes the frames directly; otherwise (polling, a
+        // busy connection, a volatile packet) the session decides, as a message.
+        if !volatile && socket.deliver_direct(frames, Write::Soon) {
+            return;
+        }
+        socket.message_sent();
+        socket.session().do_send(Outgoing {
+            nsp: socket.ns_arc().clone(),
+            socket_id: Some(socket.id_arc().clone()),
+            frames: frames.clone(),
+            volatile,
+            counted: Some(socket.clone()),
+        });
     }
 
     fn add_to_room(&mut self, id: &Arc<str>, room: Room) -> bool {
@@ -151,9 +204,21 @@ impl RoomManager {
 
 impl Actor for RoomManager {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.recording.is_some() {
+            ctx.run_interval(RECOVERY_SWEEP, |act, _| {
+                if let Some((store, _, _)) = &act.recording {
+                    store.sweep();
+                }
+            });
+        }
+    }
 }
 
-/// A socket joined the namespace; it is also put in the room named by its own id.
+/// A socket joined the namespace; it is put in the room named by its own id and, when it is a
+/// recovered one, back in its rooms (without join hooks: it never left them as far as the
+/// application is concerned, and its connect handler sees `recovered()`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Register {
@@ -165,6 +230,15 @@ impl Handler<Register> for RoomManager {
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
         let id = msg.socket.id_arc().clone();
+        // A recovered socket has the id of one whose removal may not have come yet.
+        self.remove_member(&id);
+        let rooms = msg.socket.room_list();
+        let recovered = msg.socket.recovered();
+        if recovered {
+            if let Some((store, _, _)) = &self.recording {
+                store.registered(&msg.socket);
+            }
+        }
         self.members.insert(
             id.clone(),
             Member {
@@ -172,7 +246,9 @@ impl Handler<Register> for RoomManager {
                 rooms: HashSet::new(),
             },
         );
-        self.add_to_room(&id, id.clone());
+        for room in rooms {
+            self.add_to_room(&id, room);
+        }
     }
 }
 
@@ -180,24 +256,21 @@ impl Handler<Register> for RoomManager {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Unregister {
-    pub(crate) socket_id: Arc<str>,
+    pub(crate) socket: Socket,
 }
 
 impl Handler<Unregister> for RoomManager {
     type Result = ();
 
     fn handle(&mut self, msg: Unregister, _: &mut Context<Self>) {
-        let Some(member) = self.members.get(&msg.socket_id) else {
-            return;
-        };
-        let socket = member.socket.clone();
-        let rooms: Vec<Room> = member.rooms.iter().cloned().collect();
-        for room in &rooms {
-            self.remove_from_room(&msg.socket_id, room);
-        }
-        self.members.remove(&msg.socket_id);
-        for room in rooms.iter().filter(|r| **r != msg.socket_id) {
-            self.hooks.left(&socket, room, LeaveReason::Disconnect);
+        let id = msg.socket.id_arc();
+        // Only this very socket: a recovered one with the same id may have replaced it.
+        let same = self
+            .members
+            .get(id)
+            .is_some_and(|m| m.socket.same_as(&msg.socket));
+        if same {
+            self.remove_member(id);
         }
     }
 }
@@ -254,12 +327,21 @@ impl Handler<Leave> for RoomManager {
     }
 }
 
-/// One encoded packet for every selected socket: the frames are shared, never re-encoded.
+/// A broadcast's packet.
+pub(crate) enum Outbound {
+    /// Encoded once by the sender; shared by every recipient.
+    Encoded(Arc<[Frame]>),
+    /// Kept for connection state recovery: the RoomManager gives it its offset, encodes it
+    /// once with the offset appended and stores those same frames.
+    Recorded { event: String, payload: Payload },
+}
+
+/// One packet for every selected socket: the frames are shared, never re-encoded.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Broadcast {
     pub(crate) selector: Selector,
-    pub(crate) frames: Arc<[Frame]>,
+    pub(crate) packet: Outbound,
     pub(crate) volatile: bool,
 }
 
@@ -267,21 +349,39 @@ impl Handler<Broadcast> for RoomManager {
     type Result = ();
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
-        self.each_selected(&msg.selector, |id, member| {
-            // A WebSocket session's outbox takes the frames directly; otherwise (polling, a
-            // busy connection, a volatile packet) the session decides, as a message.
-            if !msg.volatile && member.socket.deliver_direct(&msg.frames, Write::Soon) {
-                return;
+        let volatile = msg.volatile;
+        match msg.packet {
+            Outbound::Encoded(frames) => self.each_selected(&msg.selector, |_, member| {
+                Self::deliver(&member.socket, &frames, volatile)
+            }),
+            Outbound::Recorded { event, payload } => {
+                let Some((store, parser, nsp)) = &self.recording else {
+                    return;
+                };
+                let selector = msg.selector;
+                let encode = |offset: String| -> Arc<[Frame]> {
+                    let payload = payload.value(serde_json::Value::String(offset));
+                    parser.event(nsp, None, &event, payload).into()
+                };
+                store.record(selector.clone(), encode, |frames, offset, pending| {
+                    self.each_selected(&selector, |_, member| {
+                        Self::deliver(&member.socket, frames, false);
+                        if let Some(recovery) = member.socket.recovery() {
+                            recovery.last_sent.store(offset, Ordering::Release);
+                        }
+                    });
+                    // Recovered sockets whose registration is on its way.
+                    for socket in pending {
+                        if selects(&selector, socket.id_arc(), |room| socket.in_room(room)) {
+                            Self::deliver(socket, frames, false);
+                            if let Some(recovery) = socket.recovery() {
+                                recovery.last_sent.store(offset, Ordering::Release);
+                            }
+                        }
+                    }
+                });
             }
-            member.socket.message_sent();
-            member.socket.session().do_send(Outgoing {
-                nsp: member.socket.ns_arc().clone(),
-                socket_id: Some(id.clone()),
-                frames: msg.frames.clone(),
-                volatile: msg.volatile,
-                counted: Some(member.socket.clone()),
-            });
-        });
+        }
     }
 }
 

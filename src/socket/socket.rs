@@ -29,7 +29,8 @@ use crate::{
         operator::{BroadcastOperator, IntoRooms},
         packet::RESERVED_EVENTS,
         payload::Payload,
-        rooms::Room,
+        recovery::{RecoveryStore, SocketRecovery},
+        rooms::{Room, Selector},
     },
 };
 
@@ -120,6 +121,8 @@ pub(crate) struct SocketInner {
     /// not take the direct route, emits with acks) and not handled yet. While any is on its
     /// way, later packets take the same road, so that they stay in order.
     in_flight: AtomicUsize,
+    /// Its private session id and offsets, when the namespace keeps state for recovery.
+    recovery: Option<Box<SocketRecovery>>,
 }
 
 /// A client's connection to one namespace.
@@ -146,6 +149,7 @@ impl Socket {
         namespace: Namespace,
         handshake: Handshake,
         session: SessionAddr,
+        recovery: Option<SocketRecovery>,
     ) -> Self {
         let mut rooms = BTreeSet::new();
         rooms.insert(id.clone());
@@ -162,8 +166,14 @@ impl Socket {
                 data: Mutex::new(Value::Null),
                 direct: Mutex::new(None),
                 in_flight: AtomicUsize::new(0),
+                recovery: recovery.map(Box::new),
             }),
         }
+    }
+
+    /// True when both handles are the same socket (not merely the same id).
+    pub(crate) fn same_as(&self, other: &Socket) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     pub(crate) fn session(&self) -> &SessionAddr {
@@ -200,7 +210,7 @@ impl Socket {
 
     /// Sends one of this socket's packets: straight into the WebSocket's outbox when it can
     /// (see `DirectRoute`), else through the session, counted so that later ones follow it.
-    pub(crate) fn send_frames(&self, frames: Vec<Frame>, volatile: bool) {
+    pub(crate) fn send_frames(&self, frames: Arc<[Frame]>, volatile: bool) {
         if !volatile && self.deliver_direct(&frames, Write::Now) {
             return;
         }
@@ -208,7 +218,7 @@ impl Socket {
         self.inner.session.do_send(Outgoing {
             nsp: self.inner.nsp.clone(),
             socket_id: Some(self.inner.id.clone()),
-            frames: frames.into(),
+            frames,
             volatile,
             counted: Some(self.clone()),
         });
@@ -280,6 +290,21 @@ impl Socket {
     /// True when the socket is in that room.
     pub fn in_room(&self, room: &str) -> bool {
         lock(&self.inner.rooms).contains(room)
+    }
+
+    /// The mirrored rooms, its own private room first (what the RoomManager registers).
+    pub(crate) fn room_list(&self) -> Vec<Room> {
+        let mine = lock(&self.inner.rooms);
+        let mut out = Vec::with_capacity(mine.len());
+        out.push(self.inner.id.clone());
+        out.extend(mine.iter().filter(|r| **r != self.inner.id).cloned());
+        out
+    }
+
+    /// A recovered socket takes back its rooms and data (before it is registered).
+    pub(crate) fn restore(&self, rooms: Vec<Room>, data: Value) {
+        lock(&self.inner.rooms).extend(rooms);
+        *lock(&self.inner.data) = data;
     }
 
     pub(crate) fn mirror_join(&self, room: &Room) {
@@ -358,6 +383,17 @@ impl Socket {
         &self.inner.handshake
     }
 
+    /// True when this socket is a recovered one: connection state recovery gave it back the id,
+    /// rooms and data of a socket whose connection had dropped, and the packets it missed
+    /// (socket.io's `socket.recovered`). The connect handler runs for it too and can tell.
+    pub fn recovered(&self) -> bool {
+        self.inner.recovery.as_ref().is_some_and(|r| r.recovered)
+    }
+
+    pub(crate) fn recovery(&self) -> Option<&SocketRecovery> {
+        self.inner.recovery.as_deref()
+    }
+
     /// False once the socket has disconnected.
     pub fn connected(&self) -> bool {
         self.inner.connected.load(Ordering::Acquire)
@@ -427,6 +463,13 @@ impl Socket {
 
     fn send_event(&self, event: &str, payload: Payload, volatile: bool) -> Result<(), EmitError> {
         check_event_name(event)?;
+        if !volatile {
+            if let (Some(store), Some(recovery)) =
+                (self.inner.namespace.recovery_store(), self.recovery())
+            {
+                return self.send_recorded(store, recovery, event, payload);
+            }
+        }
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
@@ -435,7 +478,41 @@ impl Socket {
             .namespace
             .parser()
             .event(&self.inner.nsp, None, event, payload);
-        self.send_frames(frames, volatile);
+        self.send_frames(frames.into(), volatile);
+        Ok(())
+    }
+
+    /// An emit kept for recovery: stored under an offset (appended as its last argument) and
+    /// sent under the store's lock, so that this connection gets its packets in offset order.
+    /// While the socket is away and still recoverable, the packet is stored for its return.
+    fn send_recorded(
+        &self,
+        store: &RecoveryStore,
+        recovery: &SocketRecovery,
+        event: &str,
+        payload: Payload,
+    ) -> Result<(), EmitError> {
+        let parser = self.inner.namespace.parser();
+        let nsp = &self.inner.nsp;
+        let encode = |offset: String| -> Arc<[Frame]> {
+            let payload = payload.value(Value::String(offset));
+            parser.event(nsp, None, event, payload).into()
+        };
+        if !self.connected() {
+            return if store.record_for_saved(&recovery.pid, &self.inner.id, encode) {
+                Ok(())
+            } else {
+                Err(EmitError::Disconnected)
+            };
+        }
+        let selector = Selector {
+            rooms: vec![self.inner.id.clone()],
+            ..Selector::default()
+        };
+        store.record(selector, encode, |frames, offset, _| {
+            self.send_frames(frames.clone(), false);
+            recovery.last_sent.store(offset, Ordering::Release);
+        });
         Ok(())
     }
 
@@ -547,6 +624,22 @@ impl Socket {
             return;
         }
         self.inner.namespace.unregister(self);
+        // Saved after the RoomManager was told, so that a recovered socket's registration
+        // (which needs this state) always reaches it after this one's removal.
+        if let (Some(store), Some(recovery)) =
+            (self.inner.namespace.recovery_store(), self.recovery())
+        {
+            if reason.is_recoverable() {
+                store.save(
+                    recovery,
+                    self.inner.id.clone(),
+                    self.room_list(),
+                    self.data(),
+                );
+            } else {
+                store.gone(&recovery.pid);
+            }
+        }
         let handlers = std::mem::take(&mut self.handlers().disconnect);
         for handler in handlers {
             handler(self.clone(), reason);

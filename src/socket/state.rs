@@ -6,8 +6,10 @@ use std::{
     sync::{atomic::AtomicUsize, Arc, OnceLock, RwLock},
 };
 
+use std::time::Duration;
+
 use crate::{
-    config::Config,
+    config::{Config, Recovery},
     socket::{cluster::Adapter, namespace::Namespace, parser::Parser},
 };
 
@@ -15,6 +17,8 @@ use crate::{
 pub(crate) struct ServerState {
     pub(crate) parser: Parser,
     max_rooms_per_socket: usize,
+    /// Connection state recovery and the heartbeat (ping interval + timeout), when on.
+    recovery: Option<(Recovery, Duration)>,
     namespaces: RwLock<HashMap<String, Namespace>>,
     /// `emit_with_ack` calls waiting for an answer, across all sessions.
     pub(crate) pending_acks: AtomicUsize,
@@ -29,6 +33,10 @@ impl ServerState {
         ServerState {
             parser: Parser::default(),
             max_rooms_per_socket: config.max_rooms_per_socket,
+            recovery: config
+                .recovery
+                .clone()
+                .map(|r| (r, config.ping_interval + config.ping_timeout)),
             namespaces: RwLock::new(HashMap::new()),
             pending_acks: AtomicUsize::new(0),
             rooms: Arc::new(AtomicUsize::new(0)),
@@ -58,6 +66,7 @@ impl ServerState {
                     self.parser,
                     self.max_rooms_per_socket,
                     self.rooms.clone(),
+                    self.recovery.as_ref(),
                 )
             })
             .clone();
