@@ -12,8 +12,14 @@
  *   Manager          owns the Engine, multiplexes namespaces, reconnects with backoff
  *   Socket           one namespace: events, acks, buffering
  *
- * Not implemented (the official client has them): connection state recovery, `retries`,
- * `extraHeaders`, onAnyOutgoing, closeOnBeforeunload, rememberUpgrade, XHR/JSONP fallbacks
+ * Connection state recovery works as in the official client: the socket keeps the `pid` the
+ * server's CONNECT answer carries and, while it has one, the last string argument of every event
+ * it receives as the offset (the server appends it); reconnecting, it sends `{pid, offset, ...auth}`
+ * and `socket.recovered` says whether the server gave the same session back (the missed events
+ * then arrive as ordinary events). Events that come before the CONNECT answer are held until it.
+ *
+ * Not implemented (the official client has them): `retries`, `extraHeaders`, onAnyOutgoing,
+ * closeOnBeforeunload, rememberUpgrade, XHR/JSONP fallbacks
  * (fetch, URL and AbortController are required), Blob as the type of incoming binary
  * (it is always an ArrayBuffer). Options: `WebSocket` and `fetch` substitute the globals
  * (Node tests), `withCredentials` sends cookies cross-origin, `upgrade: false` stays on polling.
@@ -1060,6 +1066,9 @@
       this.nsp = nsp;
       this.id = undefined;
       this.connected = false;
+      this.recovered = false; // true after a CONNECT answer that gave the previous session back
+      this._pid = undefined; // private session id, from the CONNECT answer (recovery on)
+      this._lastOffset = undefined; // offset of the last event received while a pid is known
       this.auth = opts && opts.auth;
       this.acks = {};
       this.ids = 0;
@@ -1113,7 +1122,13 @@
     _onOpen() {
       if (this.connected || this._connecting) return;
       this._connecting = true;
-      const send = (data) => this._packet({ type: CONNECT, data });
+      // With a pid the server may give the previous session back; offset: undefined is left
+      // out by JSON.stringify, as for a client that never received an event.
+      const send = (data) =>
+        this._packet({
+          type: CONNECT,
+          data: this._pid ? Object.assign({ pid: this._pid, offset: this._lastOffset }, data) : data,
+        });
       if (typeof this.auth === "function") this.auth(send);
       else send(this.auth);
     }
@@ -1126,7 +1141,7 @@
       if (packet.nsp !== this.nsp) return;
       switch (packet.type) {
         case CONNECT:
-          if (typeof packet.data.sid === "string") return this._onConnect(packet.data.sid);
+          if (typeof packet.data.sid === "string") return this._onConnect(packet.data.sid, packet.data.pid);
           return this._fire("connect_error", new Error("invalid CONNECT answer from the server"));
         case EVENT:
         case BINARY_EVENT:
@@ -1148,8 +1163,11 @@
       }
     }
 
-    _onConnect(id) {
+    _onConnect(id, pid) {
+      if (typeof pid !== "string") pid = undefined; // recovery is off on the server
       this.id = id;
+      this.recovered = pid !== undefined && pid === this._pid;
+      this._pid = pid;
       this.connected = true;
       this._connecting = false;
       for (const args of this.receiveBuffer.splice(0)) this._dispatch(args);
@@ -1167,6 +1185,11 @@
     _dispatch(args) {
       for (const fn of this._anyListeners.slice()) invokeListener(fn, this, args);
       this._fire(...args);
+      // The server appends the offset to every event it could replay (not to volatile ones or
+      // to those asking for an ack, whose last argument here is the reply function).
+      if (this._pid && args.length > 1 && typeof args[args.length - 1] === "string") {
+        this._lastOffset = args[args.length - 1];
+      }
     }
 
     /** The callback handed to a listener when the server asked for an ack; answers once. */

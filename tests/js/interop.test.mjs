@@ -169,12 +169,12 @@ describe("actix-socketio interop with socket.io-client", () => {
         assert.ok(socket.connected);
         assert.equal(typeof socket.id, "string");
         assert.ok(socket.id.length > 0);
-        assert.deepStrictEqual(welcome, { id: socket.id, nsp: "/", auth });
+        assert.deepStrictEqual(welcome, { id: socket.id, nsp: "/", auth, recovered: false });
       });
 
       scenario(setup, "connect without auth: welcome.auth is {}", async (s) => {
         const { socket, welcome } = await s.connect("/");
-        assert.deepStrictEqual(welcome, { id: socket.id, nsp: "/", auth: {} });
+        assert.deepStrictEqual(welcome, { id: socket.id, nsp: "/", auth: {}, recovered: false });
       });
 
       scenario(setup, "two clients get distinct socket ids", async (s) => {
@@ -317,8 +317,8 @@ describe("actix-socketio interop with socket.io-client", () => {
         assert.equal(root.io, admin.io, "both sockets share one Manager");
         const rootWelcome = await s.established(root);
         const adminWelcome = await s.established(admin);
-        assert.deepStrictEqual(rootWelcome, { id: root.id, nsp: "/", auth: {} });
-        assert.deepStrictEqual(adminWelcome, { id: admin.id, nsp: "/admin", auth: { token: "secret" } });
+        assert.deepStrictEqual(rootWelcome, { id: root.id, nsp: "/", auth: {}, recovered: false });
+        assert.deepStrictEqual(adminWelcome, { id: admin.id, nsp: "/admin", auth: { token: "secret" }, recovered: false });
         assert.notEqual(root.id, admin.id, "each namespace gets its own socket id");
         const engineId = mgr.engine.id;
 
@@ -391,7 +391,7 @@ describe("actix-socketio interop with socket.io-client", () => {
         await socket.inbox.next("connect", 5_000);
         const [again] = await socket.inbox.next("welcome");
         assert.equal(reconnects, 1, "the manager reconnected once");
-        assert.deepStrictEqual(again, { id: socket.id, nsp: "/", auth });
+        assert.deepStrictEqual(again, { id: socket.id, nsp: "/", auth, recovered: false });
         assert.notEqual(again.id, welcome.id, "a new socket id after reconnecting");
         assert.notEqual(socket.id, firstId);
         await s.checkTransport(mgr);

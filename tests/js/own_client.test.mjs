@@ -2,6 +2,7 @@
 // example, over websocket-only, polling-only and the default polling + upgrade.
 //
 // Run: node --test tests/js/own_client.test.mjs (INTEROP_SERVER overrides the binary path).
+// A second server with RECOVERY_MS on covers connection state recovery.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -21,13 +22,18 @@ const SETUPS = [
   { name: "default (polling + upgrade)", transports: undefined, expectTransport: "websocket", upgrades: true },
 ];
 
-const server = new InteropServer();
+const UNSET = { RECOVERY_MS: null, RECOVERY_MAX_BYTES: null, RECOVERY_MIDDLEWARES: null };
+const server = new InteropServer(undefined, { env: UNSET });
+const recoveryServer = new InteropServer(undefined, {
+  env: { ...UNSET, RECOVERY_MS: 1_500, PING_INTERVAL_MS: 300, PING_TIMEOUT_MS: 300 },
+});
 let baseUrl;
 
 /** One test's client world: a freshly loaded io() (own Manager cache) and the sockets it made. */
 class Client {
-  constructor(setup) {
+  constructor(setup, url = baseUrl) {
     this.setup = setup;
+    this.url = url;
     this.io = loadOwnClient();
     this.sockets = [];
   }
@@ -47,12 +53,24 @@ class Client {
 
   /** io(url + nsp, opts), recording every event and the transport each (re)open started with. */
   socket(nsp = "/", extra = {}) {
-    const socket = this.io(baseUrl + (nsp === "/" ? "" : nsp), this.options(extra));
+    const socket = this.io(this.url + (nsp === "/" ? "" : nsp), this.options(extra));
     socket.inbox = attachInbox(socket, `${this.setup.name} ${nsp}`);
+    socket.log = []; // [event, ...args] of every event, in order
+    socket.onAny((...entry) => socket.log.push(entry));
     const mgr = socket.io;
     if (!mgr.openedWith) {
       mgr.openedWith = [];
       mgr.on("open", () => mgr.openedWith.push(mgr.engine.transport.name));
+      // the payload of every CONNECT written, as JSON puts it on the wire
+      mgr.connects = [];
+      const write = mgr._packet.bind(mgr);
+      mgr._packet = (packet) => {
+        if (packet.type === 0) {
+          const data = packet.data === undefined ? undefined : JSON.parse(JSON.stringify(packet.data));
+          mgr.connects.push({ nsp: packet.nsp, data });
+        }
+        return write(packet);
+      };
     }
     this.sockets.push(socket);
     return socket;
@@ -68,9 +86,9 @@ class Client {
   async established(socket) {
     const [first, args] = await socket.inbox.nextOf(["connect", "connect_error"], 5_000);
     if (first === "connect_error") throw new Error(`${socket.nsp}: connect_error ${args[0].message}`);
-    const [welcome] = await socket.inbox.next("welcome");
+    socket.welcomeArgs = await socket.inbox.next("welcome");
     await this.checkTransport(socket);
-    return welcome;
+    return socket.welcomeArgs[0];
   }
 
   async checkTransport(socket, expected = this.setup.expectTransport) {
@@ -95,10 +113,10 @@ async function echoRoundTrip(socket, args) {
   return back;
 }
 
-function scenario(setup, name, fn) {
+function scenario(setup, name, fn, target = server) {
   it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
-    assert.ok(server.alive(), "interop server is running");
-    const client = new Client(setup);
+    assert.ok(target.alive(), "interop server is running");
+    const client = new Client(setup, target.url);
     try {
       await fn(client);
     } finally {
@@ -109,12 +127,13 @@ function scenario(setup, name, fn) {
 
 describe("static/socket.io.js against actix-socketio", () => {
   before(async () => {
-    baseUrl = await server.start();
+    [baseUrl] = await Promise.all([server.start(), recoveryServer.start()]);
   });
 
   after(async () => {
-    const crashed = await server.stop();
+    const [crashed, recoveryCrashed] = await Promise.all([server.stop(), recoveryServer.stop()]);
     assert.equal(crashed, null, `interop server exited during the tests (log: ${server.logPath})`);
+    assert.equal(recoveryCrashed, null, `recovery server exited during the tests (log: ${recoveryServer.logPath})`);
   });
 
   for (const setup of SETUPS) {
@@ -124,7 +143,7 @@ describe("static/socket.io.js against actix-socketio", () => {
         const { socket, welcome } = await c.connect("/", { auth });
         assert.ok(socket.connected && !socket.disconnected && socket.active);
         assert.equal(typeof socket.id, "string");
-        assert.deepStrictEqual(welcome, { id: socket.id, nsp: "/", auth });
+        assert.deepStrictEqual(welcome, { id: socket.id, nsp: "/", auth, recovered: false });
         assert.notEqual(socket.id, socket.io.engine.id, "the socket id is not the Engine.IO sid");
       });
 
@@ -233,8 +252,8 @@ describe("static/socket.io.js against actix-socketio", () => {
         assert.equal(root.io, admin.io, "both sockets share one Manager");
         const rootWelcome = await c.established(root);
         const adminWelcome = await c.established(admin);
-        assert.deepStrictEqual(rootWelcome, { id: root.id, nsp: "/", auth: {} });
-        assert.deepStrictEqual(adminWelcome, { id: admin.id, nsp: "/admin", auth: { token: "secret" } });
+        assert.deepStrictEqual(rootWelcome, { id: root.id, nsp: "/", auth: {}, recovered: false });
+        assert.deepStrictEqual(adminWelcome, { id: admin.id, nsp: "/admin", auth: { token: "secret" }, recovered: false });
         const engineId = root.io.engine.id;
 
         root.emit("echo", "for root");
@@ -286,7 +305,7 @@ describe("static/socket.io.js against actix-socketio", () => {
         await root.inbox.next("connect", 5_000);
         await admin.inbox.next("connect", 5_000);
         const [again] = await root.inbox.next("welcome");
-        assert.deepStrictEqual(again, { id: root.id, nsp: "/", auth: { token: "keep" } });
+        assert.deepStrictEqual(again, { id: root.id, nsp: "/", auth: { token: "keep" }, recovered: false });
         assert.notEqual(root.id, firstId);
         assert.equal(reconnects, 1);
         await c.checkTransport(root);
@@ -312,6 +331,208 @@ describe("static/socket.io.js against actix-socketio", () => {
       });
     });
   }
+
+  describe("connection state recovery", () => {
+    const withoutOffset = (entry, what) => {
+      assert.equal(typeof entry.at(-1), "string", `${what}: the offset is the last argument of ${JSON.stringify(entry)}`);
+      return entry.slice(0, -1);
+    };
+    const ack = (socket, ...args) => socket.timeout(3_000).emitWithAck(...args);
+    let rooms = 0;
+    const uniqueRoom = () => `own-${++rooms}-${Math.random().toString(36).slice(2, 8)}`;
+
+    /** A websocket client on its own connection that sends while the socket under test is away. */
+    async function sender(c) {
+      const socket = c.socket("/", { forceNew: true, transports: ["websocket"] });
+      await socket.inbox.nextOf(["connect"], 5_000);
+      await socket.inbox.next("welcome");
+      return socket;
+    }
+
+    /** The server closes the connection (recoverable); resolves once the server is surely done. */
+    async function drop(socket) {
+      socket.emit("drop-transport");
+      assert.equal((await socket.inbox.next("disconnect"))[0], "transport close");
+      assert.ok(socket.active, "still active after a lost connection");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    for (const setup of SETUPS) {
+      describe(setup.name, () => {
+        scenario(
+          setup,
+          "pid kept; after a drop the same id, rooms and data, the missed packets once and in order",
+          async (c) => {
+            const auth = { token: "own" };
+            const socket = c.socket("/", { auth, reconnection: false });
+            const welcome = await c.established(socket);
+            assert.deepStrictEqual(welcome, { id: socket.id, nsp: "/", auth, recovered: false });
+            assert.equal(typeof socket._pid, "string", "pid from the CONNECT answer");
+            assert.equal(socket.recovered, false);
+            withoutOffset(socket.welcomeArgs, "welcome");
+            assert.equal(socket._lastOffset, socket.welcomeArgs.at(-1), "the welcome's offset is kept");
+            assert.deepStrictEqual(socket.io.connects, [{ nsp: "/", data: auth }]);
+            const room = uniqueRoom();
+            assert.equal(await ack(socket, "join-room", room), true);
+            assert.equal(await ack(socket, "set-data", { n: 1 }), true);
+            const b = await sender(c);
+            assert.equal(await ack(b, "join-room", room), true);
+            const [id, pid] = [socket.id, socket._pid];
+
+            await drop(socket);
+            const offset = socket._lastOffset;
+            b.emit("to-room", room, 1);
+            b.emit("to-room", room, 2);
+            b.emit("to-all", 3);
+            await b.inbox.next("room-msg");
+            await b.inbox.next("room-msg");
+            await b.inbox.next("all-msg");
+            const mark = socket.log.length;
+            socket.connect();
+            await socket.inbox.next("connect", 5_000);
+            const [again] = await socket.inbox.next("welcome");
+            await c.checkTransport(socket);
+            const claim = { nsp: "/", data: { pid, offset, ...auth } };
+            assert.deepStrictEqual(socket.io.connects.at(-1), claim, "CONNECT {pid, offset, ...auth}");
+            assert.equal(socket.id, id, "same id");
+            assert.equal(socket._pid, pid);
+            assert.equal(socket.recovered, true);
+            assert.deepStrictEqual(again, { id, nsp: "/", auth, recovered: true });
+            await new Promise((r) => setTimeout(r, 200));
+            const missed = socket.log
+              .slice(mark)
+              .filter((e) => e[0] === "room-msg" || e[0] === "all-msg")
+              .map((e) => withoutOffset(e, "missed"));
+            assert.deepStrictEqual(missed, [
+              ["room-msg", 1],
+              ["room-msg", 2],
+              ["all-msg", 3],
+            ]);
+            assert.notEqual(socket._lastOffset, offset, "the offset moved on with the replay");
+            assert.deepStrictEqual(await ack(socket, "whoami"), { id, rooms: [id, room].sort(), data: { n: 1 }, recovered: true });
+
+            // and again: only what came after the first recovery
+            await drop(socket);
+            b.emit("to-room", room, 4);
+            await b.inbox.next("room-msg");
+            const mark2 = socket.log.length;
+            socket.connect();
+            await socket.inbox.next("connect", 5_000);
+            await socket.inbox.next("welcome");
+            assert.equal(socket.id, id);
+            assert.equal(socket.recovered, true);
+            await new Promise((r) => setTimeout(r, 200));
+            assert.deepStrictEqual(
+              socket.log.slice(mark2).filter((e) => e[0] === "room-msg").map((e) => withoutOffset(e, "second gap")),
+              [["room-msg", 4]],
+            );
+          },
+          recoveryServer,
+        );
+
+        scenario(
+          setup,
+          "socket.disconnect() then connect(): a fresh socket although the pid is sent",
+          async (c) => {
+            const socket = c.socket("/", { reconnection: false });
+            await c.established(socket);
+            const room = uniqueRoom();
+            await ack(socket, "join-room", room);
+            const [id, pid, offset] = [socket.id, socket._pid, socket._lastOffset];
+            socket.disconnect();
+            assert.equal((await socket.inbox.next("disconnect"))[0], "io client disconnect");
+            socket.connect();
+            const welcome = await c.established(socket);
+            assert.deepStrictEqual(socket.io.connects.at(-1).data, { pid, offset });
+            assert.notEqual(socket.id, id);
+            assert.equal(socket.recovered, false);
+            assert.equal(welcome.recovered, false);
+            assert.deepStrictEqual(welcome.auth, {}, "the app does not see pid/offset");
+            assert.notEqual(socket._pid, pid, "a new pid");
+            assert.deepStrictEqual((await ack(socket, "whoami")).rooms, [socket.id]);
+          },
+          recoveryServer,
+        );
+
+        scenario(setup, "recovery off: no pid, no offsets, a reconnect is fresh", async (c) => {
+          const auth = { token: "off" };
+          const socket = c.socket("/", { auth });
+          await c.established(socket);
+          assert.equal(socket.welcomeArgs.length, 1, "welcome without an offset");
+          assert.equal(socket._pid, undefined);
+          assert.equal(socket._lastOffset, undefined);
+          assert.equal(socket.recovered, false);
+          await echoRoundTrip(socket, ["exact", "args"]);
+          const id = socket.id;
+          socket.emit("drop-transport");
+          await socket.inbox.next("disconnect");
+          await socket.inbox.next("connect", 5_000);
+          await socket.inbox.next("welcome");
+          assert.notEqual(socket.id, id);
+          assert.equal(socket.recovered, false);
+          assert.deepStrictEqual(socket.io.connects.at(-1).data, auth, "no pid on the wire");
+        });
+      });
+    }
+
+    const scripted = "against a scripted server: events before the CONNECT answer wait for it; pid and offset go back";
+    it(scripted, { timeout: TEST_TIMEOUT_MS }, async () => {
+      const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+      await new Promise((r) => wss.once("listening", r));
+      const connects = [];
+      wss.on("connection", (ws) => {
+        ws.send('0{"sid":"e","upgrades":[],"pingInterval":10000,"pingTimeout":5000,"maxPayload":1000000}');
+        ws.on("message", (data) => {
+          const text = data.toString();
+          if (!text.startsWith("40")) return;
+          connects.push(JSON.parse(text.slice(2)));
+          if (connects.length === 1) {
+            ws.send('42["early","before the answer","o-1"]');
+            ws.send('40{"sid":"s1","pid":"p1"}');
+            ws.send('42["m","x","o-2"]');
+            ws.send('421["acked","y"]'); // asks for an ack: its last argument is the reply function
+            setTimeout(() => ws.close(), 50);
+          } else if (connects.length === 2) {
+            ws.send('40{"sid":"s1","pid":"p1"}');
+            ws.send('42["m","z","o-3"]');
+            setTimeout(() => ws.close(), 50);
+          } else {
+            ws.send('40{"sid":"s2","pid":"p2"}'); // the server did not recover this time
+          }
+        });
+      });
+      const io = loadOwnClient();
+      const socket = io(`http://127.0.0.1:${wss.address().port}`, {
+        WebSocket,
+        transports: ["websocket"],
+        auth: { a: 1 },
+        reconnectionDelay: 20,
+        reconnectionDelayMax: 20,
+        randomizationFactor: 0,
+      });
+      const log = [];
+      socket.onAny((...entry) => log.push([...entry.filter((x) => typeof x !== "function"), socket.connected]));
+      socket.on("connect", () => log.push(["#connect", socket.id, socket.recovered]));
+      try {
+        await waitFor(() => connects.length >= 3 && socket.connected && socket.id === "s2", 5_000, "three connections");
+        assert.deepStrictEqual(connects, [{ a: 1 }, { pid: "p1", offset: "o-2", a: 1 }, { pid: "p1", offset: "o-3", a: 1 }]);
+        assert.deepStrictEqual(log, [
+          ["early", "before the answer", "o-1", true], // held, then dispatched once connected
+          ["#connect", "s1", false],
+          ["m", "x", "o-2", true],
+          ["acked", "y", true],
+          ["#connect", "s1", true],
+          ["m", "z", "o-3", true],
+          ["#connect", "s2", false],
+        ]);
+        assert.equal(socket._pid, "p2");
+      } finally {
+        socket.disconnect();
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise((r) => wss.close(r));
+      }
+    });
+  });
 
   describe("default transports with WebSocket blocked: stays on polling", () => {
     class ThrowingWebSocket {

@@ -245,12 +245,12 @@ def test_connect_with_auth(h):
     sio, welcomes = h.connect(auth=auth)
     sid = sio.get_sid("/")
     assert isinstance(sid, str) and sid
-    assert welcomes["/"] == {"id": sid, "nsp": "/", "auth": auth}
+    assert welcomes["/"] == {"id": sid, "nsp": "/", "auth": auth, "recovered": False}
 
 
 def test_connect_without_auth(h):
     sio, welcomes = h.connect()
-    assert welcomes["/"] == {"id": sio.get_sid("/"), "nsp": "/", "auth": {}}
+    assert welcomes["/"] == {"id": sio.get_sid("/"), "nsp": "/", "auth": {}, "recovered": False}
 
 
 def test_two_clients_get_distinct_ids(h):
@@ -421,8 +421,8 @@ def test_two_namespaces_on_one_connection(h):
     sio, welcomes = h.connect(namespaces=("/", "/admin"), auth={"token": "secret"})
     root, admin = sio.inboxes["/"], sio.inboxes["/admin"]
     # python-socketio sends the same auth to every namespace
-    assert welcomes["/"] == {"id": sio.get_sid("/"), "nsp": "/", "auth": {"token": "secret"}}
-    assert welcomes["/admin"] == {"id": sio.get_sid("/admin"), "nsp": "/admin", "auth": {"token": "secret"}}
+    assert welcomes["/"] == {"id": sio.get_sid("/"), "nsp": "/", "auth": {"token": "secret"}, "recovered": False}
+    assert welcomes["/admin"] == {"id": sio.get_sid("/admin"), "nsp": "/admin", "auth": {"token": "secret"}, "recovered": False}
     assert sio.get_sid("/") != sio.get_sid("/admin"), "each namespace gets its own socket id"
     engine_sid = sio.eio.sid
 
@@ -507,7 +507,7 @@ def test_drop_transport_reconnects(h):
         inbox.next("connect", 5.0)
 
     again = h.welcome(sio, "/")
-    assert again == {"id": sio.get_sid("/"), "nsp": "/", "auth": auth}
+    assert again == {"id": sio.get_sid("/"), "nsp": "/", "auth": auth, "recovered": False}
     assert again["id"] != welcomes["/"]["id"] and again["id"] != first_sid, "a new socket id after reconnecting"
     h.check_transport(sio)
     echo(sio, ["after reconnect", {"ok": True}, b"\x2a"])

@@ -3,9 +3,13 @@
 // Contract: started with PORT=0 the binary binds 127.0.0.1 on an ephemeral
 // port and prints exactly one line `LISTENING 127.0.0.1:<port>` on stdout;
 // everything else goes to stderr.
+//
+// `new InteropServer(path?, { env })` adds `env` to the child's environment (for example
+// RECOVERY_MS for the connection state recovery suite; a null value removes an inherited
+// variable); `pid` and `rssBytes()` let a test watch the child's memory.
 
 import { spawn } from "node:child_process";
-import { accessSync, constants, createWriteStream, mkdtempSync } from "node:fs";
+import { accessSync, constants, createWriteStream, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,8 +24,9 @@ const STOP_TIMEOUT_MS = 5_000;
 const LISTENING_RE = /^LISTENING (127\.0\.0\.1:\d+)\s*$/;
 
 export class InteropServer {
-  constructor(path = process.env.INTEROP_SERVER || DEFAULT_SERVER) {
+  constructor(path = process.env.INTEROP_SERVER || DEFAULT_SERVER, { env = {} } = {}) {
     this.path = path;
+    this.env = env;
     this.child = null;
     this.url = null;
     this.logPath = null;
@@ -43,7 +48,7 @@ export class InteropServer {
     const log = createWriteStream(this.logPath);
 
     const child = spawn(this.path, [], {
-      env: { ...process.env, PORT: "0" },
+      env: { ...childEnv(this.env), PORT: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
@@ -84,6 +89,20 @@ export class InteropServer {
     return this.url;
   }
 
+  /** The child's process id while it runs, else null. */
+  get pid() {
+    return this.alive() ? this.child.pid : null;
+  }
+
+  /** The child's resident set size in bytes (VmRSS from /proc/<pid>/status; Linux only). */
+  rssBytes() {
+    if (!this.alive()) throw new Error("interop server is not running");
+    const status = readFileSync(`/proc/${this.child.pid}/status`, "utf8");
+    const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+    if (!m) throw new Error(`no VmRSS line in /proc/${this.child.pid}/status`);
+    return Number(m[1]) * 1024;
+  }
+
   /** True while the server process is still running. */
   alive() {
     return this.child !== null && this.exit === null;
@@ -110,4 +129,14 @@ export class InteropServer {
     }
     return crashed;
   }
+}
+
+/** This process's environment plus `extra`: values become strings, null or undefined unsets. */
+function childEnv(extra) {
+  const env = { ...process.env };
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === null || value === undefined) delete env[key];
+    else env[key] = String(value);
+  }
+  return env;
 }
