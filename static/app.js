@@ -424,6 +424,14 @@
     state.me = { id: data.id, name: String(data.name) };
     state.users.set(data.id, state.me.name);
     setOnline(data.online);
+    if (again && data.recovered === true) {
+      // Connection state recovery: same id, name and rooms; what we missed has arrived.
+      addNotice(activity(), "Connection recovered: you are back as " + state.me.name + ", missed messages delivered.", "presence");
+      for (const conv of state.convs.values()) if (conv.kind === "room") addNotice(conv, "Connection recovered.", "presence");
+      refreshRooms();
+      renderHeader();
+      return;
+    }
     if (again) {
       // Our id changed: whatever we knew about who is online may be stale.
       state.online.clear();
@@ -445,7 +453,16 @@
     setOnline(data.online);
     learnUser(data.user);
     const name = nameOf(data.user.id);
-    if (data.event === "connected") {
+    if (data.event === "connected" && data.recovered === true) {
+      // Back after a dropped connection, in the rooms it was in: no second "joined".
+      markOnline(data.user.id);
+      for (const room of Array.isArray(data.rooms) ? data.rooms : []) {
+        const members = state.rooms.get(room);
+        if (members) members.set(data.user.id, name);
+      }
+      addNotice(activity(), name + " is back.", "presence");
+      if (state.active && state.active.startsWith("room:")) renderHeader();
+    } else if (data.event === "connected") {
       markOnline(data.user.id);
       addNotice(activity(), name + " came online.", "presence");
     } else if (data.event === "disconnected") {

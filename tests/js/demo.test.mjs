@@ -20,6 +20,7 @@ const QUIET_MS = 150; // to assert that nothing (else) arrived
 const UPGRADE_MS = 3_000;
 const STEP_TIMEOUT_MS = 15_000;
 const GUEST = /^guest-[0-9a-f]{4}$/;
+const OFFSET = /^[0-9a-f]{8}-[0-9a-f]+$/;
 
 const WEBSOCKET = { name: "websocket-only", transports: ["websocket"], first: "websocket", final: "websocket" };
 const POLLING = { name: "polling-only", transports: ["polling"], first: "polling", final: "polling" };
@@ -82,7 +83,12 @@ class Client {
 
   /** The single argument of the next `name` event. */
   async next(name) {
-    const args = await this.inbox.next(name, WAIT_MS);
+    let args = await this.inbox.next(name, WAIT_MS);
+    // Connection state recovery is on in the demo: each stored event ends with its offset.
+    if (this.socket._pid) {
+      assert.ok(args.length >= 2 && OFFSET.test(args.at(-1)), `${this.label}: "${name}" ends with an offset, got ${show(args)}`);
+      args = args.slice(0, -1);
+    }
     assert.equal(args.length, 1, `${this.label}: "${name}" should carry exactly one argument, got ${show(args)}`);
     return args[0];
   }
@@ -197,8 +203,8 @@ function assertTs(ts, before, after, what) {
 }
 
 /** Starts a demo server for one describe block; checks it is still alive at the end. */
-function useServer() {
-  const state = { server: new DemoServer(), url: null, clients: [] };
+function useServer(args = []) {
+  const state = { server: new DemoServer(undefined, args), url: null, clients: [] };
   before(async () => {
     state.url = await state.server.start();
   });
@@ -684,5 +690,72 @@ describe("demo chat: limits count characters, not bytes or UTF-16 units", () => 
     assert.deepStrictEqual({ ...d, ts: 0 }, { from: user(V), text, ts: 0 });
     await V.refused("direct", [{ to: U.id, text: "😀".repeat(2001) }], "2001 emoji");
     await quiet([U, V]);
+  });
+});
+
+// ------------------------------------------------------------------ connection state recovery
+
+describe("demo chat: a dropped connection is recovered (id, name, rooms, missed messages)", () => {
+  const srv = useServer();
+
+  for (const setup of [WEBSOCKET, POLLING]) {
+    it(`${setup.name}: back with the same id and name, the missed message once, no second joined`, { timeout: STEP_TIMEOUT_MS }, async () => {
+      const A = srv.client(`A(${setup.name})`, setup);
+      const B = srv.client("B(ws)", WEBSOCKET);
+      await A.connect(1);
+      await B.connect(2);
+      await A.next("presence");
+      const room = `r-${setup.name}`;
+      assert.deepStrictEqual(await A.ack("nick", "alice"), { ok: true, name: "alice" });
+      await A.ack("join", room);
+      await B.ack("join", room);
+      await A.next("joined");
+      assert.ok(typeof A.socket._pid === "string" && A.socket._pid.length >= 20, "the CONNECT answer carries a pid");
+      const id = A.id;
+
+      A.socket.io.engine.close(); // the transport drops under the client
+      const left = await B.next("left");
+      assert.equal(left.reason, "disconnect");
+      await B.next("presence");
+      const sent = await B.ack("message", { room, text: "while you were away" });
+      assert.equal(sent.ok, true);
+
+      A.socket.connect();
+      await A.inbox.next("connect", WAIT_MS);
+      assert.equal(A.socket.id, id, "same socket id");
+      assert.equal(A.socket.recovered, true, "socket.recovered");
+      const missed = await A.next("message");
+      assert.deepStrictEqual(missed, { room, from: { id: B.id, name: missed.from.name }, text: "while you were away", ts: sent.ts });
+      const welcome = await A.next("welcome");
+      assert.deepStrictEqual(welcome, { id, name: "alice", online: 2, recovered: true });
+      const back = await B.next("presence");
+      assert.deepStrictEqual(back, { event: "connected", recovered: true, user: { id, name: "alice" }, rooms: [room], online: 2 });
+      await B.inbox.none("joined", 300);
+      await A.inbox.none("message", 100);
+      const rooms = await B.ack("rooms");
+      assert.deepStrictEqual(rooms.rooms.find((r) => r.name === room), { name: room, members: 2 }, "still in the room");
+      A.close();
+      B.close();
+      await sleep(100);
+    });
+  }
+});
+
+describe("demo chat: --no-recovery turns connection state recovery off", () => {
+  const srv = useServer(["--no-recovery"]);
+
+  it("no pid, no offsets, a fresh socket after a drop", { timeout: STEP_TIMEOUT_MS }, async () => {
+    const A = srv.client("A(ws)", WEBSOCKET);
+    await A.connect(1);
+    assert.equal(A.socket._pid, undefined, "no pid in the CONNECT answer");
+    const id = A.id;
+    A.socket.io.engine.close();
+    await sleep(100);
+    A.socket.connect();
+    await A.inbox.next("connect", WAIT_MS);
+    assert.notEqual(A.socket.id, id, "a new socket");
+    assert.ok(!A.socket.recovered);
+    const welcome = await A.next("welcome");
+    assert.equal(welcome.recovered, undefined);
   });
 });

@@ -105,17 +105,37 @@ pub fn install(io: &SocketIo) {
 }
 
 fn on_connect(ns: &Namespace, socket: Socket) {
-    let name = guest_name(socket.id());
-    socket.set_data(json!({ "name": name }));
     let online = ns.socket_count();
-    let _ = socket.emit(
-        "welcome",
-        &json!({ "id": socket.id(), "name": name, "online": online }),
-    );
-    let _ = socket.broadcast().emit(
-        "presence",
-        &json!({ "event": "connected", "user": user(&socket), "online": online }),
-    );
+    if socket.recovered() {
+        // Connection state recovery gave back its id, name, rooms and the messages it missed:
+        // no fresh welcome, no "joined" again; the others learn it is back, in which rooms.
+        let rooms: Vec<String> = socket
+            .rooms()
+            .into_iter()
+            .filter(|r| r != socket.id())
+            .collect();
+        let _ = socket.emit(
+            "welcome",
+            &json!({ "id": socket.id(), "name": name_of(&socket), "online": online,
+                     "recovered": true }),
+        );
+        let _ = socket.broadcast().emit(
+            "presence",
+            &json!({ "event": "connected", "recovered": true, "user": user(&socket),
+                     "rooms": rooms, "online": online }),
+        );
+    } else {
+        let name = guest_name(socket.id());
+        socket.set_data(json!({ "name": name }));
+        let _ = socket.emit(
+            "welcome",
+            &json!({ "id": socket.id(), "name": name, "online": online }),
+        );
+        let _ = socket.broadcast().emit(
+            "presence",
+            &json!({ "event": "connected", "user": user(&socket), "online": online }),
+        );
+    }
 
     socket.on("nick", on_nick);
     let namespace = ns.clone();

@@ -6,7 +6,7 @@ mod chat;
 use std::{io::Write, path::PathBuf, time::Duration};
 
 use actix_files::{Files, NamedFile};
-use actix_socketio::{Config, Cors, Server, SocketIo};
+use actix_socketio::{Config, Cors, Recovery, Server, SocketIo};
 use actix_web::{web, App};
 use clap::Parser;
 
@@ -32,6 +32,10 @@ struct Args {
     /// @socket.io/redis-adapter too).
     #[arg(long, env = "REDIS_URL")]
     redis: Option<String>,
+    /// Turn connection state recovery off (on by default: a user whose connection drops
+    /// comes back within two minutes with the same id, name, rooms and the messages missed).
+    #[arg(long)]
+    no_recovery: bool,
     /// Directory of the page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     static_dir: PathBuf,
@@ -65,6 +69,9 @@ fn config(args: &Args) -> Config {
     let mut config = Config::default().with_cors(cors);
     if let Some(max) = args.max_connections {
         config = config.with_max_connections(max);
+    }
+    if !args.no_recovery {
+        config = config.connection_state_recovery(Recovery::default());
     }
     config
 }

@@ -20,8 +20,9 @@ const STOP_TIMEOUT_MS = 5_000;
 const LISTENING = /^LISTENING (127\.0\.0\.1:\d+)\s*$/;
 
 export class DemoServer {
-  constructor(path = process.env.DEMO_SERVER || DEFAULT_DEMO_SERVER) {
+  constructor(path = process.env.DEMO_SERVER || DEFAULT_DEMO_SERVER, args = []) {
     this.path = path;
+    this.args = args; // extra command-line flags, e.g. ["--no-recovery"]
     this.child = null;
     this.url = null;
     this.logPath = null;
@@ -42,7 +43,7 @@ export class DemoServer {
     const log = createWriteStream(this.logPath);
     const env = { ...process.env, RUST_LOG: "warn" };
     delete env.PORT; // --port wins anyway; keep the command line the only source
-    const child = spawn(this.path, ["--host", "127.0.0.1", "--port", "0"], {
+    const child = spawn(this.path, ["--host", "127.0.0.1", "--port", "0", ...this.args], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
