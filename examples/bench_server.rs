@@ -4,12 +4,13 @@
 //! ack, else emit `echo` with it back to the sender; `join` (room) → join, ack with the room name;
 //! `broadcast` (room, payload) → `to(room).emit("broadcast", payload)`, the sender included when
 //! it is a member. Environment: `HOST` (127.0.0.1), `PORT` (3000; 0 = ephemeral), `WORKERS` (1),
-//! `REDIS_URL` (when set, the node joins a cluster through the Redis adapter).
+//! `REDIS_URL` (when set, the node joins a cluster through the Redis adapter), `RECOVERY=1`
+//! (connection state recovery on, socket.io's defaults: what it costs, BENCHMARKS.md).
 //! The first stdout line is `LISTENING <addr>` once the socket is bound.
 
 use std::io::Write;
 
-use actix_socketio::{Config, Payload, Server, Socket, SocketIo};
+use actix_socketio::{Config, Payload, Recovery, Server, Socket, SocketIo};
 use actix_web::{App, HttpServer};
 use serde_json::Value;
 
@@ -62,7 +63,11 @@ async fn main() -> std::io::Result<()> {
     let port: u16 = env_or("PORT", 3000);
     let workers: usize = env_or("WORKERS", 1);
 
-    let io = SocketIo::new(Config::default());
+    let mut config = Config::default();
+    if std::env::var("RECOVERY").as_deref() == Ok("1") {
+        config = config.connection_state_recovery(Recovery::default());
+    }
+    let io = SocketIo::new(config);
     io.ns("/", on_connect);
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {

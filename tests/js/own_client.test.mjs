@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { assertSameArgs, attachInbox, isBinary, waitFor } from "./lib/inbox.mjs";
+import { assertSameArgs, attachInbox, isBinary, recordConnects, waitFor } from "./lib/inbox.mjs";
 import { WebSocketServer } from "ws";
 
 import { loadOwnClient, WebSocket } from "./lib/own_client_loader.mjs";
@@ -61,16 +61,7 @@ class Client {
     if (!mgr.openedWith) {
       mgr.openedWith = [];
       mgr.on("open", () => mgr.openedWith.push(mgr.engine.transport.name));
-      // the payload of every CONNECT written, as JSON puts it on the wire
-      mgr.connects = [];
-      const write = mgr._packet.bind(mgr);
-      mgr._packet = (packet) => {
-        if (packet.type === 0) {
-          const data = packet.data === undefined ? undefined : JSON.parse(JSON.stringify(packet.data));
-          mgr.connects.push({ nsp: packet.nsp, data });
-        }
-        return write(packet);
-      };
+      recordConnects(mgr); // the payload of every CONNECT written
     }
     this.sockets.push(socket);
     return socket;

@@ -22,7 +22,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Manager } from "socket.io-client";
 
-import { attachInbox, sleep, waitFor } from "./lib/inbox.mjs";
+import { attachInbox, recordConnects, sleep, waitFor } from "./lib/inbox.mjs";
 import { InteropServer } from "./lib/server.mjs";
 
 const RECOVERY_MS = 1_500;
@@ -126,15 +126,7 @@ class World {
     mgr.recovery = server !== servers.off; // welcome (and every event) carries an offset
     mgr.opened = [];
     mgr.on("open", () => mgr.opened.push(mgr.engine.transport.name));
-    mgr.connects = [];
-    const write = mgr._packet.bind(mgr);
-    mgr._packet = (packet) => {
-      if (packet.type === 0) {
-        const data = packet.data === undefined ? undefined : JSON.parse(JSON.stringify(packet.data));
-        mgr.connects.push({ nsp: packet.nsp, data });
-      }
-      return write(packet);
-    };
+    recordConnects(mgr);
     this.managers.push(mgr);
     return mgr;
   }

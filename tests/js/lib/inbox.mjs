@@ -150,3 +150,17 @@ function describe(args) {
     return String(args);
   }
 }
+
+/** Records on `mgr.connects` the payload of every CONNECT the manager writes, as JSON puts it
+ * on the wire (`{nsp, data}`). */
+export function recordConnects(mgr) {
+  mgr.connects = [];
+  const write = mgr._packet.bind(mgr);
+  mgr._packet = (packet) => {
+    if (packet.type === 0) {
+      const data = packet.data === undefined ? undefined : JSON.parse(JSON.stringify(packet.data));
+      mgr.connects.push({ nsp: packet.nsp, data });
+    }
+    return write(packet);
+  };
+}
