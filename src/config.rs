@@ -52,6 +52,22 @@ pub struct Config {
 
 /// Connection state recovery: a socket whose connection dropped comes back with its id, rooms,
 /// data and the packets it missed, if it reconnects within `max_disconnection_duration`.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_socketio::{Config, Recovery, SocketIo};
+///
+/// let config = Config::default().connection_state_recovery(
+///     Recovery::default().max_disconnection_duration(Duration::from_secs(60)),
+/// );
+/// let io = SocketIo::new(config);
+/// io.ns("/", |socket| {
+///     if socket.recovered() {
+///         return; // same id, rooms and data; the missed events are on their way
+///     }
+///     socket.join("lobby");
+/// });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
     /// How long a dropped socket's state is kept (default 2 minutes, as socket.io).
