@@ -32,6 +32,16 @@ fn rest(event: &Event, skip: usize) -> Payload {
     )
 }
 
+/// `out` with the arguments after the first to the room (or socket id) the first names.
+fn to_target(socket: &Socket, event: &Event, out: &str) {
+    if let Ok(target) = event.data::<String>() {
+        let _ = socket
+            .namespace()
+            .to(target)
+            .emit_payload(out, rest(event, 1));
+    }
+}
+
 fn ack_true(mut event: Event) {
     let _ = event.ack(&true);
 }
@@ -95,23 +105,13 @@ fn on_connect(socket: Socket) {
         let _ = event.ack(&me);
     });
     socket.on("to-room", |socket, event| {
-        if let Ok(room) = event.data::<String>() {
-            let _ = socket
-                .namespace()
-                .to(room)
-                .emit_payload("room-msg", rest(&event, 1));
-        }
+        to_target(&socket, &event, "room-msg")
     });
     socket.on("to-all", |socket, event| {
         let _ = socket.namespace().emit_payload("all-msg", rest(&event, 0));
     });
     socket.on("to-id", |socket, event| {
-        if let Ok(id) = event.data::<String>() {
-            let _ = socket
-                .namespace()
-                .to(id)
-                .emit_payload("id-msg", rest(&event, 1));
-        }
+        to_target(&socket, &event, "id-msg")
     });
     socket.on("later", |socket, event| {
         let ms = event.data::<u64>().unwrap_or(0).min(60_000);

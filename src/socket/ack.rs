@@ -36,7 +36,7 @@ impl AckSender {
             .namespace()
             .parser()
             .ack(self.socket.ns(), self.id, payload);
-        self.socket.send_frames(frames.into(), false);
+        self.socket.send_frames(frames, false);
     }
 
     /// The ack id the client chose.

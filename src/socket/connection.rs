@@ -28,7 +28,7 @@ use crate::{
         packet::{Packet, PacketType},
         parser::{Decoder, Incoming, Parser},
         payload::Payload,
-        recovery::{Claimed, RecoveryStore},
+        recovery::{Claimed, SocketRecovery},
         socket::{Event, Socket},
         state::ServerState,
     },
@@ -224,15 +224,15 @@ impl Session<Connection> {
             time: self.info.time,
             url: self.info.url.clone(),
         };
-        if let (Some(store), Some((pid, claim))) = (&store, claim) {
+        if let (Some(store), Some((pid, mut claim))) = (&store, claim) {
             let socket = Socket::new(
                 claim.sid.clone(),
                 namespace.clone(),
                 handshake.clone(),
                 ctx.address(),
-                Some(RecoveryStore::recovered(pid)),
+                Some(SocketRecovery::new(pid, true)),
             );
-            socket.restore(claim.rooms.clone(), claim.data.clone());
+            socket.restore(claim.rooms.clone(), std::mem::take(&mut claim.data));
             if !store.skip_middlewares && !self.admitted(&namespace, &socket, ctx) {
                 return;
             }
@@ -254,35 +254,31 @@ impl Session<Connection> {
                 );
             });
             if replayed.is_some() {
-                self.joined(&namespace, socket, ctx);
+                namespace.register(&socket);
+                self.connected(&namespace, socket, ctx);
                 return;
             }
             // Packets it needed left during the middlewares: a fresh socket after all.
         }
-        let Ok(id) = random_id() else {
+        // A socket id, and a private session id when the namespace keeps state for recovery.
+        let ids = random_id().and_then(|id| match store {
+            Some(_) => random_id().map(|pid| (id, Some(pid))),
+            None => Ok((id, None)),
+        });
+        let Ok((id, pid)) = ids else {
             log::error!("session {}: no randomness for a socket id", self.sid);
             self.close(DisconnectReason::ForcedServerClose, ctx);
             return;
         };
-        let recovery = match &store {
-            Some(store) => match random_id() {
-                Ok(pid) => Some(store.fresh(pid)),
-                Err(_) => {
-                    log::error!("session {}: no randomness for a session id", self.sid);
-                    self.close(DisconnectReason::ForcedServerClose, ctx);
-                    return;
-                }
-            },
-            None => None,
-        };
+        let recovery = pid.map(|pid| SocketRecovery::new(pid, false));
         let socket = Socket::new(id, namespace.clone(), handshake, ctx.address(), recovery);
         if !self.admitted(&namespace, &socket, ctx) || !self.is_open() {
             return;
         }
-        let pid = socket.recovery().map(|r| r.pid.clone());
-        if let (Some(store), Some(pid)) = (&store, &pid) {
-            store.enliven(pid);
+        if let (Some(store), Some(recovery)) = (&store, socket.recovery()) {
+            store.enliven(recovery);
         }
+        let pid = socket.recovery().map(|r| r.pid.clone());
         // Registered before the CONNECT goes out, so that it is in the namespace's broadcasts
         // as soon as the client knows it is connected.
         namespace.register(&socket);
@@ -318,12 +314,6 @@ impl Session<Connection> {
                 false
             }
         }
-    }
-
-    /// A recovered socket, its CONNECT and missed packets sent: registered, then connected.
-    fn joined(&mut self, namespace: &Namespace, socket: Socket, ctx: &mut Context<Self>) {
-        namespace.register(&socket);
-        self.connected(namespace, socket, ctx);
     }
 
     /// The socket is in: the session knows it, the connect handler runs.

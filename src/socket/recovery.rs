@@ -42,6 +42,19 @@ pub(crate) struct SocketRecovery {
     pub(crate) recovered: bool,
 }
 
+impl SocketRecovery {
+    /// A socket's recovery state; its offsets are set when it gets in (`RecoveryStore::enliven`,
+    /// or the replay for a recovered one).
+    pub(crate) fn new(pid: Arc<str>, recovered: bool) -> Self {
+        SocketRecovery {
+            pid,
+            joined_at: AtomicU64::new(0),
+            last_sent: AtomicU64::new(0),
+            recovered,
+        }
+    }
+}
+
 /// A dropped socket's state, kept for its client to reclaim.
 struct Saved {
     sid: Arc<str>,
@@ -177,17 +190,6 @@ impl RecoveryStore {
         u64::from_str_radix(counter, 16).ok()
     }
 
-    /// The recovery state of a new (not recovered) socket.
-    pub(crate) fn fresh(&self, pid: Arc<str>) -> SocketRecovery {
-        let now = self.lock().next;
-        SocketRecovery {
-            pid,
-            joined_at: AtomicU64::new(now),
-            last_sent: AtomicU64::new(now),
-            recovered: false,
-        }
-    }
-
     /// Stores one packet under a new offset and delivers it, all under the store's lock, so
     /// that every connection receives the packets in the order of their offsets.
     ///
@@ -197,16 +199,26 @@ impl RecoveryStore {
         &self,
         selector: Selector,
         encode: impl FnOnce(String) -> Arc<[Frame]>,
-        deliver: impl FnOnce(&Arc<[Frame]>, u64, &[Socket]),
+        deliver: impl FnOnce(&Selector, &Arc<[Frame]>, u64, &[Socket]),
     ) {
         let mut store = self.lock();
+        self.push(&mut store, selector, encode, deliver);
+    }
+
+    fn push(
+        &self,
+        store: &mut Store,
+        selector: Selector,
+        encode: impl FnOnce(String) -> Arc<[Frame]>,
+        deliver: impl FnOnce(&Selector, &Arc<[Frame]>, u64, &[Socket]),
+    ) {
         let now = Instant::now();
-        self.expire(&mut store, now);
+        self.expire(store, now);
         store.next += 1;
         let offset = store.next;
         let frames = encode(self.offset_string(offset));
         let bytes = frames.iter().map(Frame::len).sum::<usize>() + STORED_OVERHEAD;
-        deliver(&frames, offset, &store.pending);
+        deliver(&selector, &frames, offset, &store.pending);
         store.bytes += bytes;
         store.packets.push_back(StoredPacket {
             offset,
@@ -229,7 +241,7 @@ impl RecoveryStore {
                     room_refs,
                     room_evicted,
                     ..
-                } = &mut *store;
+                } = store;
                 for room in &oldest.selector.rooms {
                     if room_refs.contains_key(room) {
                         let mark = room_evicted.entry(room.clone()).or_default();
@@ -248,16 +260,15 @@ impl RecoveryStore {
         sid: &Arc<str>,
         encode: impl FnOnce(String) -> Arc<[Frame]>,
     ) -> bool {
-        if !self.lock().sessions.contains_key(pid) {
+        let mut store = self.lock();
+        if !store.sessions.contains_key(pid) {
             return false;
         }
         let selector = Selector {
             rooms: vec![sid.clone()],
             ..Selector::default()
         };
-        // Saved sessions are only removed under the lock; one that went in between simply
-        // leaves this packet to expire.
-        self.record(selector, encode, |_, _, _| {});
+        self.push(&mut store, selector, encode, |_, _, _, _| {});
         true
     }
 
@@ -333,9 +344,12 @@ impl RecoveryStore {
         })
     }
 
-    /// A socket with this pid is connected now.
-    pub(crate) fn enliven(&self, pid: &Arc<str>) {
-        self.lock().live.insert(pid.clone());
+    /// A new socket is in: connected now, and no packet recorded so far is its concern.
+    pub(crate) fn enliven(&self, recovery: &SocketRecovery) {
+        let mut store = self.lock();
+        recovery.joined_at.store(store.next, Ordering::Release);
+        recovery.last_sent.store(store.next, Ordering::Release);
+        store.live.insert(recovery.pid.clone());
     }
 
     /// A socket with this pid left for good (not recoverable).
@@ -376,16 +390,6 @@ impl RecoveryStore {
         }
         store.pending.push(socket.clone());
         Some(())
-    }
-
-    /// The state a recovered socket starts with (its offsets are set by the replay).
-    pub(crate) fn recovered(pid: Arc<str>) -> SocketRecovery {
-        SocketRecovery {
-            pid,
-            joined_at: AtomicU64::new(0),
-            last_sent: AtomicU64::new(0),
-            recovered: true,
-        }
     }
 
     /// The RoomManager has the recovered socket now (called from its Register handler).
@@ -525,13 +529,14 @@ mod tests {
                 seen = offset;
                 vec![Frame::message(&"x".repeat(size))].into()
             },
-            |_, _, _| {},
+            |_, _, _, _| {},
         );
         seen
     }
 
     fn saved(store: &RecoveryStore, pid: &str, sid: &str, rooms: &[&str]) -> SocketRecovery {
-        let recovery = store.fresh(Arc::from(pid));
+        let recovery = SocketRecovery::new(Arc::from(pid), false);
+        store.enliven(&recovery);
         let mut list: Vec<Room> = vec![Arc::from(sid)];
         list.extend(rooms.iter().map(|r| Arc::from(*r)));
         store.save(&recovery, Arc::from(sid), list, Value::Null);
@@ -637,8 +642,8 @@ mod tests {
     #[test]
     fn a_live_pid_is_told_apart_and_its_save_ends_it() {
         let s = store(1 << 20, Duration::from_secs(60));
-        let recovery = s.fresh(Arc::from("p1"));
-        s.enliven(&recovery.pid);
+        let recovery = SocketRecovery::new(Arc::from("p1"), false);
+        s.enliven(&recovery);
         assert!(matches!(s.claim("p1", None), Claimed::Live));
         s.save(
             &recovery,
@@ -647,8 +652,8 @@ mod tests {
             Value::Null,
         );
         assert!(matches!(s.claim("p1", None), Claimed::Yes(_)));
-        let other = s.fresh(Arc::from("p2"));
-        s.enliven(&other.pid);
+        let other = SocketRecovery::new(Arc::from("p2"), false);
+        s.enliven(&other);
         s.gone("p2");
         assert!(matches!(s.claim("p2", None), Claimed::No));
     }

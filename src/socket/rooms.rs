@@ -230,15 +230,16 @@ impl Handler<Register> for RoomManager {
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
         let id = msg.socket.id_arc().clone();
-        // A recovered socket has the id of one whose removal may not have come yet.
-        self.remove_member(&id);
-        let rooms = msg.socket.room_list();
-        let recovered = msg.socket.recovered();
-        if recovered {
+        // A recovered socket has the id (and rooms) of one whose removal may not have come yet.
+        let rooms = if msg.socket.recovered() {
+            self.remove_member(&id);
             if let Some((store, _, _)) = &self.recording {
                 store.registered(&msg.socket);
             }
-        }
+            msg.socket.room_list()
+        } else {
+            vec![id.clone()]
+        };
         self.members.insert(
             id.clone(),
             Member {
@@ -358,13 +359,12 @@ impl Handler<Broadcast> for RoomManager {
                 let Some((store, parser, nsp)) = &self.recording else {
                     return;
                 };
-                let selector = msg.selector;
                 let encode = |offset: String| -> Arc<[Frame]> {
                     let payload = payload.value(serde_json::Value::String(offset));
                     parser.event(nsp, None, &event, payload).into()
                 };
-                store.record(selector.clone(), encode, |frames, offset, pending| {
-                    self.each_selected(&selector, |_, member| {
+                store.record(msg.selector, encode, |selector, frames, offset, pending| {
+                    self.each_selected(selector, |_, member| {
                         Self::deliver(&member.socket, frames, false);
                         if let Some(recovery) = member.socket.recovery() {
                             recovery.last_sent.store(offset, Ordering::Release);
@@ -372,7 +372,7 @@ impl Handler<Broadcast> for RoomManager {
                     });
                     // Recovered sockets whose registration is on its way.
                     for socket in pending {
-                        if selects(&selector, socket.id_arc(), |room| socket.in_room(room)) {
+                        if selects(selector, socket.id_arc(), |room| socket.in_room(room)) {
                             Self::deliver(socket, frames, false);
                             if let Some(recovery) = socket.recovery() {
                                 recovery.last_sent.store(offset, Ordering::Release);

@@ -210,10 +210,22 @@ impl Socket {
 
     /// Sends one of this socket's packets: straight into the WebSocket's outbox when it can
     /// (see `DirectRoute`), else through the session, counted so that later ones follow it.
-    pub(crate) fn send_frames(&self, frames: Arc<[Frame]>, volatile: bool) {
+    pub(crate) fn send_frames(&self, frames: Vec<Frame>, volatile: bool) {
         if !volatile && self.deliver_direct(&frames, Write::Now) {
             return;
         }
+        self.send_message(frames.into(), volatile);
+    }
+
+    /// `send_frames` for frames shared with others (a stored packet): the direct route copies
+    /// none, a message carries another reference.
+    fn send_shared(&self, frames: &Arc<[Frame]>) {
+        if !self.deliver_direct(frames, Write::Now) {
+            self.send_message(frames.clone(), false);
+        }
+    }
+
+    fn send_message(&self, frames: Arc<[Frame]>, volatile: bool) {
         self.message_sent();
         self.inner.session.do_send(Outgoing {
             nsp: self.inner.nsp.clone(),
@@ -478,7 +490,7 @@ impl Socket {
             .namespace
             .parser()
             .event(&self.inner.nsp, None, event, payload);
-        self.send_frames(frames.into(), volatile);
+        self.send_frames(frames, volatile);
         Ok(())
     }
 
@@ -509,8 +521,8 @@ impl Socket {
             rooms: vec![self.inner.id.clone()],
             ..Selector::default()
         };
-        store.record(selector, encode, |frames, offset, _| {
-            self.send_frames(frames.clone(), false);
+        store.record(selector, encode, |_, frames, offset, _| {
+            self.send_shared(frames);
             recovery.last_sent.store(offset, Ordering::Release);
         });
         Ok(())
