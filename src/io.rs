@@ -14,7 +14,13 @@ use crate::{
         service,
     },
     reason::DisconnectReason,
-    socket::{connection::Connection, namespace::Namespace, socket::Socket, state::ServerState},
+    socket::{
+        connection::Connection,
+        handler::HandlerOutput,
+        namespace::{DynNamespace, Namespace},
+        socket::Socket,
+        state::{Matcher, ServerState},
+    },
 };
 
 /// What the server holds right now (see [`SocketIo::stats`]).
@@ -86,18 +92,98 @@ impl SocketIo {
         }
     }
 
-    fn state(&self) -> &ServerState {
+    fn server_state(&self) -> &ServerState {
         &self.engine.app
     }
 
-    /// Declares a namespace (creating it if needed) and sets its connect handler.
-    pub fn ns<F>(&self, name: &str, on_connect: F) -> Namespace
+    /// Declares a namespace (creating it if needed) and sets its connect handler, sync or
+    /// async (see [`Namespace::on_connect`]).
+    pub fn ns<M, R, F>(&self, name: &str, on_connect: F) -> Namespace
     where
-        F: Fn(Socket) + Send + Sync + 'static,
+        F: Fn(Socket) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
     {
         let ns = self.of(name);
         ns.on_connect(on_connect);
         ns
+    }
+
+    /// Declares a dynamic namespace: every name that matches `pattern` is a namespace of its
+    /// own, made on its first CONNECT, with this connect handler (socket.io's `io.of(regex)`).
+    /// The pattern has literal segments and `{name}` segments, each matching one non-empty
+    /// segment: `/tenant/{id}` takes `/tenant/42` (then `socket.namespace().param("id")` is
+    /// `Some("42")`), not `/tenant` or `/tenant/4/2`. Declared namespaces come first; among
+    /// dynamic ones, the first declared that matches. A name nothing matches still gets
+    /// "Invalid namespace". See [`DynNamespace`].
+    ///
+    /// # Panics
+    /// When the pattern is malformed (a segment with a brace that is not exactly `{name}`).
+    pub fn dyn_ns<M, R, F>(&self, pattern: &str, on_connect: F) -> DynNamespace
+    where
+        F: Fn(Socket) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
+    {
+        let pattern = if pattern.starts_with('/') {
+            pattern.to_owned()
+        } else {
+            format!("/{pattern}")
+        };
+        let matcher = Matcher::pattern(&pattern).unwrap_or_else(|err| panic!("dyn_ns: {err}"));
+        let ns = self.server_state().add_dynamic(Some(&pattern), matcher);
+        ns.on_connect(on_connect);
+        ns
+    }
+
+    /// Declares a dynamic namespace whose names `check` accepts, given the name and the
+    /// CONNECT's auth payload (socket.io's `io.of((name, auth, next) => ...)`); otherwise as
+    /// [`SocketIo::dyn_ns`].
+    ///
+    /// ```no_run
+    /// # let io = actix_socketio::SocketIo::default();
+    /// io.dyn_ns_fn(
+    ///     |name, auth| name.starts_with("/room-") && auth["token"] == "secret",
+    ///     |socket| log::info!("{} joined {}", socket.id(), socket.ns()),
+    /// );
+    /// ```
+    pub fn dyn_ns_fn<C, M, R, F>(&self, check: C, on_connect: F) -> DynNamespace
+    where
+        C: Fn(&str, &serde_json::Value) -> bool + Send + Sync + 'static,
+        F: Fn(Socket) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
+    {
+        let ns = self
+            .server_state()
+            .add_dynamic(None, Matcher::Check(Box::new(check)));
+        ns.on_connect(on_connect);
+        ns
+    }
+
+    /// Adds application state that handlers and middlewares reach with
+    /// [`Socket::state`] (or [`Namespace::state`], [`SocketIo::state`]): one value per type,
+    /// shared (an `Arc`), e.g. a database pool or a cache. A second value of the same type
+    /// replaces the first.
+    ///
+    /// ```no_run
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use actix_socketio::SocketIo;
+    ///
+    /// struct Visits(AtomicU64);
+    ///
+    /// let io = SocketIo::default().with_state(Visits(AtomicU64::new(0)));
+    /// io.ns("/", |socket| {
+    ///     let visits = socket.state::<Visits>().expect("installed above");
+    ///     let n = visits.0.fetch_add(1, Ordering::Relaxed) + 1;
+    ///     let _ = socket.emit("visits", &n);
+    /// });
+    /// ```
+    pub fn with_state<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.server_state().app_state().insert(Arc::new(value));
+        self
+    }
+
+    /// The application state of type `T`, if [`SocketIo::with_state`] gave one.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.server_state().app_state().get::<T>()
     }
 
     /// The namespace of that name, created (with no handler) if it does not exist yet.
@@ -108,7 +194,7 @@ impl SocketIo {
         } else {
             format!("/{name}")
         };
-        self.state().of(name)
+        self.server_state().of(name)
     }
 
     /// Makes this server one node of a cluster: broadcasts, room changes, acks, socket fetches
@@ -116,7 +202,7 @@ impl SocketIo {
     /// [`RedisAdapter`](crate::adapter::RedisAdapter)). Set it once, before serving; a second
     /// call is ignored (returns false). Without it the server is a single node.
     pub fn set_adapter(&self, adapter: impl Adapter) -> bool {
-        self.state().set_adapter(Arc::new(adapter))
+        self.server_state().set_adapter(Arc::new(adapter))
     }
 
     /// The configuration in force.
@@ -131,7 +217,7 @@ impl SocketIo {
 
     /// Counts of what the server holds right now: after every client has left, all are zero.
     pub fn stats(&self) -> Stats {
-        let state = self.state();
+        let state = self.server_state();
         let mut recovery = (0, 0, 0);
         for ns in state.namespaces() {
             if let Some(store) = ns.recovery_store() {

@@ -86,8 +86,9 @@ pub use server::Server;
 pub use socket::{
     ack::{AckFuture, AckSender},
     error::{AckError, ConnectError, EmitError},
+    handler::{HandlerOutput, MiddlewareOutput},
     handshake::{Handshake, Headers},
-    namespace::Namespace,
+    namespace::{DynNamespace, Namespace},
     operator::{BroadcastOperator, IntoRooms},
     parser::Parser,
     payload::Payload,

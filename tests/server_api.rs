@@ -960,20 +960,37 @@ async fn slow_polling_consumer_is_disconnected() {
 }
 
 #[tokio::test]
-async fn a_panicking_handler_closes_only_its_session() {
+async fn a_panicking_or_failing_handler_ends_only_that_event() {
     let server = start(Config::default(), |io| {
         echo_setup(io);
         io.ns("/boom", |socket| {
             socket.on("panic", |_, _| {
-                panic!("handler panic (expected by the test)")
+                if true {
+                    panic!("handler panic (expected by the test)")
+                }
+            });
+            socket.on("fail", |_, _| Err::<(), _>("failed on purpose"));
+            socket.on("async-panic", |_, _| async {
+                tokio::task::yield_now().await;
+                if true {
+                    panic!("async handler panic (expected by the test)")
+                }
+            });
+            socket.on("ping", |socket, _| {
+                let _ = socket.emit("pong", &1);
             });
         });
     });
-    let (mut ws, sid, _id) = sio_connect_ws(server.addr).await;
+    let (mut ws, _sid, _id) = sio_connect_ws(server.addr).await;
     join(&mut ws, "/boom").await;
-    send_text(&mut ws, r#"42/boom,["panic"]"#).await;
-    expect_closed(&mut ws).await;
-    assert_sid_unknown(server.addr, &sid).await;
-    well_behaved_check(server.addr).await;
+    for event in ["panic", "fail", "async-panic"] {
+        send_text(&mut ws, &format!(r#"42/boom,["{event}"]"#)).await;
+        send_text(&mut ws, r#"42/boom,["ping"]"#).await;
+        assert_eq!(
+            recv_text_answering_pings(&mut ws).await,
+            r#"42/boom,["pong",1]"#,
+            "after {event}"
+        );
+    }
     well_behaved_check(server.addr).await;
 }

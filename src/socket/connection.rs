@@ -3,13 +3,13 @@
 //! rule break closes only this session, with the reason the reference server gives.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet, VecDeque},
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{atomic::Ordering, Arc},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use actix::{Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
+use actix::{fut::ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -22,14 +22,15 @@ use crate::{
     reason::DisconnectReason,
     socket::{
         ack::AckSender,
-        error::{AckError, DecodeError},
+        error::{AckError, ConnectError, DecodeError},
+        handler::{panic_message, Admission, Flow, Guarded, GuardedAdmission},
         handshake::Handshake,
-        namespace::Namespace,
+        namespace::{Middleware, Namespace},
         packet::{Packet, PacketType},
         parser::{Decoder, Incoming, Parser},
         payload::Payload,
-        recovery::{Claimed, SocketRecovery},
-        socket::{Event, Socket},
+        recovery::{Claim, Claimed, SocketRecovery},
+        socket::{Event, PendingCall, Socket},
         state::ServerState,
     },
 };
@@ -38,6 +39,10 @@ use crate::{
 /// drop to be handled, and how many times, before it gets a fresh socket.
 const LIVE_PID_WAIT: Duration = Duration::from_millis(20);
 const LIVE_PID_WAITS: u32 = 25;
+
+/// Most events of one socket that may wait for its running async handler; one more closes
+/// the session (a client flooding a slow handler).
+pub(crate) const MAX_WAITING_EVENTS: usize = 1024;
 
 /// The actor of a session that speaks Socket.IO.
 pub(crate) type SessionAddr = Addr<Session<Connection>>;
@@ -51,6 +56,45 @@ pub(crate) struct Connection {
     acks: HashMap<u64, PendingAck>,
     next_ack_id: u64,
     joined_any: bool,
+    /// Namespaces whose CONNECT waits for an async middleware.
+    joining: HashSet<Arc<str>>,
+    /// Sockets whose async handler is running, with the events waiting for it.
+    queues: HashMap<Arc<str>, EventQueue>,
+}
+
+/// Events of one socket waiting for its running async handler.
+struct EventQueue {
+    socket_id: Arc<str>,
+    waiting: VecDeque<Event>,
+}
+
+/// A socket on its way in: through the middlewares, then registered.
+struct Joining {
+    namespace: Namespace,
+    socket: Socket,
+    /// The recovered state, when the CONNECT's pid claimed one.
+    claim: Option<Claim>,
+    pinned: Pinned,
+    /// When the middlewares must have finished (the connect timeout).
+    deadline: Instant,
+}
+
+/// Holds a namespace's pin (see `Namespace::pin`) until the socket is registered (`keep`: the
+/// socket then holds it, until it unregisters) or gives up (dropped).
+struct Pinned(Option<Namespace>);
+
+impl Pinned {
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        if let Some(ns) = self.0.take() {
+            ns.unpin();
+        }
+    }
 }
 
 /// An `emit_with_ack` waiting for the client's answer.
@@ -71,6 +115,8 @@ impl SessionHandler for Connection {
             acks: HashMap::new(),
             next_ack_id: 0,
             joined_any: false,
+            joining: HashSet::new(),
+            queues: HashMap::new(),
         }
     }
 
@@ -149,17 +195,6 @@ impl Session<Connection> {
         self.close(DisconnectReason::ForcedClose, ctx);
     }
 
-    /// Runs application code; a panic in it closes this session instead of the worker.
-    fn run_handler(&mut self, ctx: &mut Context<Self>, f: impl FnOnce()) {
-        if catch_unwind(AssertUnwindSafe(f)).is_err() {
-            log::error!(
-                "session {}: a handler panicked; closing the session",
-                self.sid
-            );
-            self.close(DisconnectReason::ForcedServerClose, ctx);
-        }
-    }
-
     fn on_connect(&mut self, packet: Packet, ctx: &mut Context<Self>) {
         self.connect_attempt(packet, 0, ctx);
     }
@@ -167,19 +202,23 @@ impl Session<Connection> {
     /// A CONNECT; `attempt` counts the waits for a pid whose socket was still connected.
     fn connect_attempt(&mut self, packet: Packet, attempt: u32, ctx: &mut Context<Self>) {
         let nsp = packet.nsp;
-        if self.handler.sockets.contains_key(nsp.as_str()) {
+        if self.handler.sockets.contains_key(nsp.as_str())
+            || self.handler.joining.contains(nsp.as_str())
+        {
             self.protocol_error("second CONNECT to a joined namespace", ctx);
             return;
         }
         let parser = self.handler.parser;
-        let Some(namespace) = self.engine.app.namespace(&nsp) else {
+        let mut auth = packet
+            .data
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let Some(namespace) = self.engine.app.namespace_for_connect(&nsp, &auth) else {
             let frame = parser.connect_error(&nsp, "Invalid namespace", None);
             self.send_frames(&[frame], ctx);
             return;
         };
-        let mut auth = packet
-            .data
-            .unwrap_or_else(|| Value::Object(Default::default()));
+        // Pinned by the lookup (a dynamic child stays while a socket is on its way in).
+        let pinned = Pinned(Some(namespace.clone()));
         let store = namespace.recovery_store().cloned();
         // The private session id and offset are for recovery only: the application never
         // sees them in the handshake.
@@ -198,6 +237,7 @@ impl Session<Connection> {
                             data: Some(auth),
                             ..packet
                         };
+                        drop(pinned);
                         ctx.run_later(LIVE_PID_WAIT, move |act, ctx| {
                             if act.is_open() {
                                 act.connect_attempt(retry, attempt + 1, ctx);
@@ -224,21 +264,153 @@ impl Session<Connection> {
             time: self.info.time,
             url: self.info.url.clone(),
         };
+        let deadline = Instant::now() + self.engine.config.connect_timeout;
         if let (Some(store), Some((pid, mut claim))) = (&store, claim) {
             let socket = Socket::new(
                 claim.sid.clone(),
                 namespace.clone(),
-                handshake.clone(),
+                handshake,
                 ctx.address(),
                 Some(SocketRecovery::new(pid, true)),
             );
             socket.restore(claim.rooms.clone(), std::mem::take(&mut claim.data));
-            if !store.skip_middlewares && !self.admitted(&namespace, &socket, ctx) {
-                return;
+            let joining = Joining {
+                namespace,
+                socket,
+                claim: Some(claim),
+                pinned,
+                deadline,
+            };
+            if store.skip_middlewares {
+                self.join(joining, ctx);
+            } else {
+                let chain = joining.namespace.middlewares();
+                self.run_middlewares(joining, chain, 0, ctx);
             }
-            if !self.is_open() {
-                return;
+            return;
+        }
+        self.fresh_join(namespace, handshake, pinned, deadline, ctx);
+    }
+
+    /// A new socket (new id, and a new private session id when the namespace keeps state for
+    /// recovery) through the middlewares.
+    fn fresh_join(
+        &mut self,
+        namespace: Namespace,
+        handshake: Handshake,
+        pinned: Pinned,
+        deadline: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        let recoverable = namespace.recovery_store().is_some();
+        let ids = random_id().and_then(|id| match recoverable {
+            true => random_id().map(|pid| (id, Some(pid))),
+            false => Ok((id, None)),
+        });
+        let Ok((id, pid)) = ids else {
+            log::error!("session {}: no randomness for a socket id", self.sid);
+            self.close(DisconnectReason::ForcedServerClose, ctx);
+            return;
+        };
+        let recovery = pid.map(|pid| SocketRecovery::new(pid, false));
+        let socket = Socket::new(id, namespace.clone(), handshake, ctx.address(), recovery);
+        let chain = namespace.middlewares();
+        let joining = Joining {
+            namespace,
+            socket,
+            claim: None,
+            pinned,
+            deadline,
+        };
+        self.run_middlewares(joining, chain, 0, ctx);
+    }
+
+    /// Runs the connect middlewares from `from` on: sync ones at once, an async one in the
+    /// session's context (the socket waits, unconnected, bounded by the connect timeout).
+    fn run_middlewares(
+        &mut self,
+        joining: Joining,
+        chain: Vec<Middleware>,
+        from: usize,
+        ctx: &mut Context<Self>,
+    ) {
+        for (at, middleware) in chain.iter().enumerate().skip(from) {
+            let verdict = catch_unwind(AssertUnwindSafe(|| middleware(&joining.socket).0))
+                .unwrap_or_else(|panic| {
+                    log::error!(
+                        "session {}: a connect middleware panicked: {}",
+                        self.sid,
+                        panic_message(&*panic)
+                    );
+                    Admission::Ready(Err(ConnectError::new("middleware error")))
+                });
+            match verdict {
+                Admission::Ready(Ok(())) => {}
+                Admission::Ready(Err(refusal)) => {
+                    self.refuse(joining, refusal, ctx);
+                    return;
+                }
+                Admission::Pending(future) => {
+                    let nsp = joining.namespace.name_arc().clone();
+                    self.handler.joining.insert(nsp.clone());
+                    let left = joining.deadline.saturating_duration_since(Instant::now());
+                    let future = tokio::time::timeout(left, GuardedAdmission(future));
+                    ctx.spawn(actix::fut::wrap_future(future).map(
+                        move |verdict, act: &mut Self, ctx| {
+                            act.handler.joining.remove(&nsp);
+                            if !act.is_open() {
+                                return;
+                            }
+                            match verdict {
+                                Ok(Ok(())) => act.run_middlewares(joining, chain, at + 1, ctx),
+                                Ok(Err(refusal)) => act.refuse(joining, refusal, ctx),
+                                Err(_) => act.refuse(
+                                    joining,
+                                    ConnectError::new("middleware timeout"),
+                                    ctx,
+                                ),
+                            }
+                        },
+                    ));
+                    return;
+                }
             }
+        }
+        self.join(joining, ctx);
+    }
+
+    /// A middleware refused the socket: CONNECT_ERROR with its message and data.
+    fn refuse(&mut self, joining: Joining, refusal: ConnectError, ctx: &mut Context<Self>) {
+        let nsp = joining.namespace.name();
+        log::info!(
+            "session {}: {nsp} refused by middleware: {}",
+            self.sid,
+            refusal.message
+        );
+        let frame = self
+            .handler
+            .parser
+            .connect_error(nsp, &refusal.message, refusal.data.as_ref());
+        self.send_frames(&[frame], ctx);
+    }
+
+    /// Every middleware passed: the socket is registered, told its id (and, recovered, given
+    /// what it missed), and its connect handler runs.
+    fn join(&mut self, joining: Joining, ctx: &mut Context<Self>) {
+        if !self.is_open() {
+            return;
+        }
+        let Joining {
+            namespace,
+            socket,
+            claim,
+            mut pinned,
+            deadline,
+        } = joining;
+        let parser = self.handler.parser;
+        let nsp = namespace.name_arc().clone();
+        let store = namespace.recovery_store().cloned();
+        if let (Some(store), Some(claim)) = (&store, claim) {
             let pid = socket.recovery().map(|r| r.pid.clone());
             let replayed = store.replay(&claim, &socket, |missed| {
                 let frame = parser.connect(&nsp, socket.id(), pid.as_deref());
@@ -254,25 +426,14 @@ impl Session<Connection> {
                 );
             });
             if replayed.is_some() {
+                pinned.keep();
                 namespace.register(&socket);
                 self.connected(&namespace, socket, ctx);
                 return;
             }
             // Packets it needed left during the middlewares: a fresh socket after all.
-        }
-        // A socket id, and a private session id when the namespace keeps state for recovery.
-        let ids = random_id().and_then(|id| match store {
-            Some(_) => random_id().map(|pid| (id, Some(pid))),
-            None => Ok((id, None)),
-        });
-        let Ok((id, pid)) = ids else {
-            log::error!("session {}: no randomness for a socket id", self.sid);
-            self.close(DisconnectReason::ForcedServerClose, ctx);
-            return;
-        };
-        let recovery = pid.map(|pid| SocketRecovery::new(pid, false));
-        let socket = Socket::new(id, namespace.clone(), handshake, ctx.address(), recovery);
-        if !self.admitted(&namespace, &socket, ctx) || !self.is_open() {
+            let handshake = socket.handshake().clone();
+            self.fresh_join(namespace, handshake, pinned, deadline, ctx);
             return;
         }
         if let (Some(store), Some(recovery)) = (&store, socket.recovery()) {
@@ -281,39 +442,12 @@ impl Session<Connection> {
         let pid = socket.recovery().map(|r| r.pid.clone());
         // Registered before the CONNECT goes out, so that it is in the namespace's broadcasts
         // as soon as the client knows it is connected.
+        pinned.keep();
         namespace.register(&socket);
         let frame = parser.connect(&nsp, socket.id(), pid.as_deref());
         self.send_frames(&[frame], ctx);
         log::info!("socket {} joined {nsp} (session {})", socket.id(), self.sid);
         self.connected(&namespace, socket, ctx);
-    }
-
-    /// Runs the connect middlewares; a refusal is answered with CONNECT_ERROR (false).
-    fn admitted(
-        &mut self,
-        namespace: &Namespace,
-        socket: &Socket,
-        ctx: &mut Context<Self>,
-    ) -> bool {
-        let mut verdict = Ok(());
-        self.run_handler(ctx, || verdict = namespace.admit(socket));
-        match verdict {
-            Ok(()) => true,
-            Err(refusal) => {
-                let nsp = namespace.name();
-                log::info!(
-                    "session {}: {nsp} refused by middleware: {}",
-                    self.sid,
-                    refusal.message
-                );
-                let frame =
-                    self.handler
-                        .parser
-                        .connect_error(nsp, &refusal.message, refusal.data.as_ref());
-                self.send_frames(&[frame], ctx);
-                false
-            }
-        }
     }
 
     /// The socket is in: the session knows it, the connect handler runs.
@@ -322,12 +456,109 @@ impl Session<Connection> {
             .sockets
             .insert(namespace.name_arc().clone(), socket.clone());
         self.handler.joined_any = true;
-        self.run_handler(ctx, || namespace.connected(socket.clone()));
+        let flow = namespace.connected(socket.clone());
         // Only now: what the connect handler emits goes through the mailbox, a write after the
         // CONNECT rather than in the same breath (as the reference server's `drain`-paced
         // writes do; the public conformance suite's client misses a second frame that arrives
         // in the same read as the CONNECT).
         socket.set_direct_route(self.direct_route());
+        match flow {
+            Flow::Done => {}
+            Flow::Failed(error) => {
+                log::error!(
+                    "socket {}: the connect handler failed: {error}",
+                    socket.id()
+                )
+            }
+            // Its events wait for an async connect handler (it may register their handlers
+            // after an await).
+            Flow::Pending(future) => self.run_pending(
+                &socket,
+                PendingCall {
+                    future,
+                    concurrent: false,
+                    event: Arc::from("connect"),
+                },
+                ctx,
+            ),
+        }
+    }
+
+    /// Runs an event's handlers, or queues the event behind an async handler still running.
+    fn handle_event(&mut self, socket: Socket, event: Event, ctx: &mut Context<Self>) {
+        if let Some(queue) = self.handler.queues.get_mut(socket.ns()) {
+            if queue.waiting.len() >= MAX_WAITING_EVENTS {
+                log::warn!(
+                    "session {}: over {MAX_WAITING_EVENTS} events wait for a handler; closing",
+                    self.sid
+                );
+                self.close(DisconnectReason::ForcedServerClose, ctx);
+                return;
+            }
+            queue.waiting.push_back(event);
+            return;
+        }
+        if let Some(call) = socket.dispatch(event) {
+            self.run_pending(&socket, call, ctx);
+        }
+    }
+
+    /// Spawns an async handler on this worker. Unless concurrent, the socket's next events
+    /// wait until it is done (`HandlerDone`).
+    fn run_pending(&mut self, socket: &Socket, call: PendingCall, ctx: &mut Context<Self>) {
+        let PendingCall {
+            future,
+            concurrent,
+            event,
+        } = call;
+        let id = socket.id_arc().clone();
+        let nsp = socket.ns_arc().clone();
+        let done = (!concurrent).then(|| {
+            self.handler.queues.insert(
+                nsp.clone(),
+                EventQueue {
+                    socket_id: id.clone(),
+                    waiting: VecDeque::new(),
+                },
+            );
+            ctx.address()
+        });
+        actix::spawn(async move {
+            if let Err(error) = Guarded(future).await {
+                log::error!("socket {id} event {event:?}: handler failed: {error}");
+            }
+            if let Some(session) = done {
+                session.do_send(HandlerDone { nsp, socket_id: id });
+            }
+        });
+    }
+
+    /// An async handler is done: the events that waited for it run, in order, until the
+    /// next async one.
+    fn handler_done(&mut self, nsp: &str, socket_id: &str, ctx: &mut Context<Self>) {
+        let mine = self
+            .handler
+            .queues
+            .get(nsp)
+            .is_some_and(|q| *q.socket_id == *socket_id);
+        if !mine {
+            return;
+        }
+        let Some(mut waiting) = self.handler.queues.remove(nsp).map(|q| q.waiting) else {
+            return;
+        };
+        let Some(socket) = self.handler.sockets.get(nsp).cloned() else {
+            return;
+        };
+        while let Some(event) = waiting.pop_front() {
+            if let Some(call) = socket.dispatch(event) {
+                self.run_pending(&socket, call, ctx);
+                if let Some(queue) = self.handler.queues.get_mut(nsp) {
+                    queue.waiting = waiting;
+                    return;
+                }
+            }
+        }
     }
 
     fn on_complete(&mut self, packet: Packet, attachments: Vec<Bytes>, ctx: &mut Context<Self>) {
@@ -355,7 +586,7 @@ impl Session<Connection> {
                     id,
                 });
                 let event = Event::new(name, Payload::from_parts(items, attachments), ack);
-                self.run_handler(ctx, || socket.dispatch(event));
+                self.handle_event(socket, event, ctx);
             }
             _ => {
                 let Some(id) = packet.id else {
@@ -384,11 +615,10 @@ impl Session<Connection> {
             return;
         };
         socket.set_direct_route(None);
+        self.handler.queues.remove(nsp);
         self.fail_acks(Some(nsp), ctx);
         log::info!("socket {} left {nsp}", socket.id());
-        self.run_handler(ctx, || {
-            socket.mark_disconnected(DisconnectReason::ClientNamespaceDisconnect)
-        });
+        socket.mark_disconnected(DisconnectReason::ClientNamespaceDisconnect);
     }
 
     /// The server disconnects a socket from its namespace: `1<nsp>`, then the handlers.
@@ -401,12 +631,11 @@ impl Session<Connection> {
             return;
         };
         socket.set_direct_route(None);
+        self.handler.queues.remove(nsp);
         let frame = self.handler.parser.disconnect(nsp);
         self.send_frames(&[frame], ctx);
         self.fail_acks(Some(nsp), ctx);
-        self.run_handler(ctx, || {
-            socket.mark_disconnected(DisconnectReason::ServerNamespaceDisconnect)
-        });
+        socket.mark_disconnected(DisconnectReason::ServerNamespaceDisconnect);
     }
 
     fn emit_with_ack(&mut self, msg: EmitWithAck, ctx: &mut Context<Self>) {
@@ -474,14 +703,13 @@ impl Session<Connection> {
     /// The session is closing: every socket disconnects with the session's reason.
     fn sockets_closed(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
         self.handler.decoder.reset();
+        self.handler.queues.clear();
         self.fail_acks(None, ctx);
         let sockets: Vec<Socket> = self.handler.sockets.drain().map(|(_, s)| s).collect();
         for socket in sockets {
             socket.set_direct_route(None);
             log::info!("socket {} disconnected: {reason}", socket.id());
-            if catch_unwind(AssertUnwindSafe(|| socket.mark_disconnected(reason))).is_err() {
-                log::error!("socket {}: a disconnect handler panicked", socket.id());
-            }
+            socket.mark_disconnected(reason);
         }
     }
 }
@@ -587,6 +815,22 @@ impl Handler<DisconnectAndClose> for Session<Connection> {
             self.server_leave(&nsp, &id, ctx);
         }
         self.close(DisconnectReason::ForcedServerClose, ctx);
+    }
+}
+
+/// A socket's async handler is done: its next events may run.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct HandlerDone {
+    nsp: Arc<str>,
+    socket_id: Arc<str>,
+}
+
+impl Handler<HandlerDone> for Session<Connection> {
+    type Result = ();
+
+    fn handle(&mut self, msg: HandlerDone, ctx: &mut Context<Self>) {
+        self.handler_done(&msg.nsp, &msg.socket_id, ctx);
     }
 }
 

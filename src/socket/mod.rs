@@ -6,6 +6,7 @@ pub mod ack;
 pub mod cluster;
 pub(crate) mod connection;
 pub mod error;
+pub mod handler;
 pub mod handshake;
 pub mod namespace;
 pub mod operator;

@@ -6,7 +6,7 @@ use std::{
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, OnceLock, RwLock,
+        Arc, OnceLock, RwLock, Weak,
     },
     time::Duration,
 };
@@ -15,26 +15,25 @@ use actix::{Actor, Addr};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{
-    config::Recovery,
-    socket::{
-        cluster::{Adapter, ClusterError, ServerAck},
-        error::{ConnectError, EmitError},
-        operator::{BroadcastOperator, IntoRooms},
-        packet::RESERVED_EVENTS,
-        parser::Parser,
-        payload::Payload,
-        recovery::RecoveryStore,
-        rooms::{
-            AllRooms, Broadcast, Fetch, Join, Leave, LeaveReason, Outbound, Register, Room,
-            RoomManager, Selector, Unregister,
-        },
-        socket::Socket,
+use crate::socket::{
+    cluster::{Adapter, ClusterError, ServerAck},
+    error::EmitError,
+    handler::{call, AdmissionBox, Flow, FlowBox, HandlerOutput, MiddlewareOutput},
+    operator::{BroadcastOperator, IntoRooms},
+    packet::RESERVED_EVENTS,
+    parser::Parser,
+    payload::Payload,
+    recovery::RecoveryStore,
+    rooms::{
+        AllRooms, Broadcast, Fetch, Join, Leave, LeaveReason, Outbound, Register, Room,
+        RoomManager, Selector, Source, Unregister,
     },
+    socket::Socket,
+    state::{AppState, Registry, Settings},
 };
 
-type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
-type Middleware = Arc<dyn Fn(&Socket) -> Result<(), ConnectError> + Send + Sync>;
+type ConnectHandler = Arc<dyn Fn(Socket) -> FlowBox + Send + Sync>;
+pub(crate) type Middleware = Arc<dyn Fn(&Socket) -> AdmissionBox + Send + Sync>;
 type JoinHook = Arc<dyn Fn(&Socket, &str) + Send + Sync>;
 type LeaveHook = Arc<dyn Fn(&Socket, &str, LeaveReason) + Send + Sync>;
 type ServerHandler = Arc<dyn Fn(Payload, Option<ServerAck>) + Send + Sync>;
@@ -69,12 +68,38 @@ impl Hooks {
     }
 }
 
+/// What a dynamic namespace's children share with it: their handlers, middlewares and hooks
+/// are its own, so that what is added to it later applies to every child.
+#[derive(Clone, Default)]
+pub(crate) struct Behaviour {
+    on_connect: Arc<RwLock<Option<ConnectHandler>>>,
+    middleware: Arc<RwLock<Vec<Middleware>>>,
+    hooks: Arc<Hooks>,
+}
+
+/// What a new dynamic child is made of: its parent's pattern, its parameters, the registry.
+pub(crate) type ChildOf = (Arc<str>, Vec<(String, String)>, Weak<Registry>);
+
+/// A child of a dynamic namespace: what its name matched, and how it leaves the registry.
+pub(crate) struct Child {
+    /// The template it was made from (its parent).
+    pub(crate) parent: Arc<str>,
+    pub(crate) params: Vec<(String, String)>,
+    /// Its sockets plus the CONNECTs on their way in; at zero it leaves the registry.
+    pins: AtomicUsize,
+    registry: Weak<Registry>,
+}
+
 pub(crate) struct NamespaceInner {
     name: Arc<str>,
     parser: Parser,
-    on_connect: RwLock<Option<ConnectHandler>>,
-    middleware: RwLock<Vec<Middleware>>,
+    on_connect: Arc<RwLock<Option<ConnectHandler>>>,
+    middleware: Arc<RwLock<Vec<Middleware>>>,
     hooks: Arc<Hooks>,
+    /// Sockets with an outgoing listener: while there is any, broadcasts carry their source.
+    outgoing_watchers: AtomicUsize,
+    state: Arc<AppState>,
+    child: Option<Child>,
     manager: OnceLock<Addr<RoomManager>>,
     sockets: AtomicUsize,
     max_rooms_per_socket: usize,
@@ -95,18 +120,35 @@ pub struct Namespace {
 impl Namespace {
     pub(crate) fn new(
         name: &str,
-        parser: Parser,
-        max_rooms_per_socket: usize,
-        rooms_counter: Arc<AtomicUsize>,
-        recovery: Option<&(Recovery, Duration)>,
+        settings: &Settings,
+        behaviour: Behaviour,
+        child: Option<ChildOf>,
     ) -> Self {
+        let Settings {
+            parser,
+            max_rooms_per_socket,
+            rooms: rooms_counter,
+            recovery,
+            state,
+        } = settings;
+        let (parser, max_rooms_per_socket, rooms_counter) =
+            (*parser, *max_rooms_per_socket, rooms_counter.clone());
+        let recovery = recovery.as_ref();
         Namespace {
             inner: Arc::new(NamespaceInner {
                 name: Arc::from(name),
                 parser,
-                on_connect: RwLock::new(None),
-                middleware: RwLock::new(Vec::new()),
-                hooks: Arc::new(Hooks::default()),
+                on_connect: behaviour.on_connect,
+                middleware: behaviour.middleware,
+                hooks: behaviour.hooks,
+                outgoing_watchers: AtomicUsize::new(0),
+                state: state.clone(),
+                child: child.map(|(parent, params, registry)| Child {
+                    parent,
+                    params,
+                    pins: AtomicUsize::new(0),
+                    registry,
+                }),
                 manager: OnceLock::new(),
                 sockets: AtomicUsize::new(0),
                 max_rooms_per_socket,
@@ -160,32 +202,164 @@ impl Namespace {
         }))
     }
 
-    /// Sets the handler run for every socket that joins (after the middleware accepted it).
-    pub fn on_connect<F>(&self, handler: F) -> &Self
+    /// Sets the handler run for every socket that joins (after the middlewares accepted it).
+    ///
+    /// It may be sync or async (see [`Socket::on`] for what a handler may return). While an
+    /// async connect handler runs, the socket's events wait for it, so that the handlers it
+    /// registers after an await see them.
+    pub fn on_connect<M, R, F>(&self, handler: F) -> &Self
     where
-        F: Fn(Socket) + Send + Sync + 'static,
+        F: Fn(Socket) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
     {
+        let handler: ConnectHandler = Arc::new(move |socket| handler(socket).into_flow());
         *self
             .inner
             .on_connect
             .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(handler));
+            .unwrap_or_else(|p| p.into_inner()) = Some(handler);
         self
     }
 
     /// Adds connect middleware, run in order before the connect handler. Returning an error
     /// refuses the socket with a CONNECT_ERROR carrying its message and data; the client's
     /// connection (and its other namespaces) stay open.
-    pub fn use_middleware<F>(&self, middleware: F) -> &Self
+    ///
+    /// A middleware may be sync (returning `Result<(), ConnectError>`) or async (returning a
+    /// future of it). Until every middleware has passed, the socket is not connected: it
+    /// receives nothing, is in no room, and its emits go nowhere. The whole chain must finish
+    /// within the configured `connect_timeout`, or the socket is refused ("middleware
+    /// timeout"). A middleware that panics refuses the socket ("middleware error").
+    ///
+    /// The future cannot borrow the socket: take what it needs first, or clone the socket.
+    ///
+    /// ```no_run
+    /// use actix_socketio::{ConnectError, SocketIo};
+    ///
+    /// async fn user_of(token: String) -> Option<String> {
+    ///     // e.g. a database lookup
+    ///     (token == "secret").then(|| "ada".to_owned())
+    /// }
+    ///
+    /// let io = SocketIo::default();
+    /// io.of("/").use_middleware(|socket| {
+    ///     let token = socket.handshake().auth["token"].as_str().unwrap_or("").to_owned();
+    ///     let socket = socket.clone();
+    ///     async move {
+    ///         let user = user_of(token).await.ok_or_else(|| ConnectError::new("unauthorized"))?;
+    ///         socket.set_data(serde_json::json!({ "user": user }));
+    ///         Ok(())
+    ///     }
+    /// });
+    /// ```
+    pub fn use_middleware<M, R, F>(&self, middleware: F) -> &Self
     where
-        F: Fn(&Socket) -> Result<(), ConnectError> + Send + Sync + 'static,
+        F: Fn(&Socket) -> R + Send + Sync + 'static,
+        R: MiddlewareOutput<M>,
     {
+        let middleware: Middleware =
+            Arc::new(move |socket: &Socket| middleware(socket).into_admission());
         self.inner
             .middleware
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(middleware));
+            .push(middleware);
         self
+    }
+
+    /// What children made from this namespace (as a dynamic namespace's template) share.
+    pub(crate) fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            on_connect: self.inner.on_connect.clone(),
+            middleware: self.inner.middleware.clone(),
+            hooks: self.inner.hooks.clone(),
+        }
+    }
+
+    /// The application state of type `T` given to
+    /// [`SocketIo::with_state`](crate::SocketIo::with_state), if any.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.inner.state.get::<T>()
+    }
+
+    /// For a child of a dynamic namespace: the value its name gave the pattern's `{name}`
+    /// segment (e.g. `id` in `/tenant/{id}` for `/tenant/42` is `"42"`).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        let child = self.inner.child.as_ref()?;
+        child
+            .params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// For a child of a dynamic namespace: the pattern it matched (e.g. `/tenant/{id}`).
+    pub fn parent_pattern(&self) -> Option<&str> {
+        self.inner.child.as_ref().map(|c| &*c.parent)
+    }
+
+    pub(crate) fn is_child_of(&self, pattern: &str) -> bool {
+        self.inner
+            .child
+            .as_ref()
+            .is_some_and(|c| *c.parent == *pattern)
+    }
+
+    /// A CONNECT is on its way in (the registry's lock is held): a dynamic child stays.
+    pub(crate) fn pin(&self) {
+        if let Some(child) = &self.inner.child {
+            child.pins.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// A CONNECT that did not make it, or a socket gone: a dynamic child without sockets
+    /// leaves the registry (socket.io's `cleanupEmptyChildNamespaces`).
+    pub(crate) fn unpin(&self) {
+        let Some(child) = &self.inner.child else {
+            return;
+        };
+        if child.pins.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        if let Some(registry) = child.registry.upgrade() {
+            registry.remove_idle(self);
+        }
+    }
+
+    /// True when nothing holds a dynamic child (checked under the registry's write lock).
+    pub(crate) fn idle(&self) -> bool {
+        let pinned = self
+            .inner
+            .child
+            .as_ref()
+            .is_some_and(|c| c.pins.load(Ordering::Acquire) > 0);
+        let kept = self
+            .inner
+            .recovery
+            .as_ref()
+            .is_some_and(|store| store.counts().sessions > 0);
+        !pinned && !kept
+    }
+
+    pub(crate) fn same_as(&self, other: &Namespace) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// A socket's first outgoing listener came (`true`) or it went away (`false`).
+    pub(crate) fn watch_outgoing(&self, on: bool) {
+        if on {
+            self.inner.outgoing_watchers.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.inner.outgoing_watchers.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// What a broadcast's recipients' outgoing listeners see: only while some socket has one.
+    pub(crate) fn broadcast_source(&self, event: &str, payload: &Payload) -> Option<Source> {
+        if self.inner.outgoing_watchers.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        Some(Arc::new((event.to_owned(), payload.clone())))
     }
 
     /// Adds a hook run each time a socket joins a room (not its own private room).
@@ -381,6 +555,7 @@ impl Namespace {
         };
         manager.do_send(Broadcast {
             selector,
+            source: self.broadcast_source(event, &payload),
             packet: self.outbound(event, payload, volatile),
             volatile,
         });
@@ -459,15 +634,13 @@ impl Namespace {
         }
     }
 
-    /// Runs the middleware chain; the first refusal wins.
-    pub(crate) fn admit(&self, socket: &Socket) -> Result<(), ConnectError> {
-        let chain = self
-            .inner
+    /// The middleware chain, in order.
+    pub(crate) fn middlewares(&self) -> Vec<Middleware> {
+        self.inner
             .middleware
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        chain.iter().try_for_each(|middleware| middleware(socket))
+            .clone()
     }
 
     /// Counts the socket in and gives it to the RoomManager.
@@ -488,18 +661,112 @@ impl Namespace {
                 socket: socket.clone(),
             });
         }
+        self.unpin();
     }
 
-    /// Runs the connect handler, if any.
-    pub(crate) fn connected(&self, socket: Socket) {
+    /// Runs the connect handler, if any (a panic is caught and logged).
+    pub(crate) fn connected(&self, socket: Socket) -> Flow {
         let handler = self
             .inner
             .on_connect
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if let Some(handler) = handler {
-            handler(socket);
+        match handler {
+            Some(handler) => call(|| handler(socket)),
+            None => Flow::Done,
         }
+    }
+}
+
+/// A dynamic namespace (socket.io's `io.of(regex | fn)`): a CONNECT to any name its pattern or
+/// check accepts creates a child namespace of that name, with this one's connect handler,
+/// middlewares and join/leave hooks (also those added later). Each child is a namespace of its
+/// own (rooms, broadcasts, `socket.ns()` is the child's name, [`Namespace::param`] gives the
+/// pattern's values). A child with no socket left goes away (socket.io's
+/// `cleanupEmptyChildNamespaces`), so clients cannot pile up namespaces; a later CONNECT
+/// makes it anew.
+///
+/// ```no_run
+/// # let io = actix_socketio::SocketIo::default();
+/// let tenants = io.dyn_ns("/tenant/{id}", |socket| {
+///     let tenant = socket.namespace().param("id").unwrap_or_default().to_owned();
+///     let _ = socket.emit("welcome", &tenant);
+/// });
+/// // To every socket of every tenant:
+/// let _ = tenants.emit("notice", "maintenance at noon");
+/// ```
+#[derive(Clone)]
+pub struct DynNamespace {
+    template: Namespace,
+    registry: Arc<Registry>,
+}
+
+impl DynNamespace {
+    pub(crate) fn new(template: Namespace, registry: Arc<Registry>) -> Self {
+        DynNamespace { template, registry }
+    }
+
+    /// The pattern (or, for a check function, a label) that names it.
+    pub fn pattern(&self) -> &str {
+        self.template.name()
+    }
+
+    /// Sets the connect handler of every child (see [`Namespace::on_connect`]).
+    pub fn on_connect<M, R, F>(&self, handler: F) -> &Self
+    where
+        F: Fn(Socket) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
+    {
+        self.template.on_connect(handler);
+        self
+    }
+
+    /// Adds a connect middleware for every child (see [`Namespace::use_middleware`]).
+    pub fn use_middleware<M, R, F>(&self, middleware: F) -> &Self
+    where
+        F: Fn(&Socket) -> R + Send + Sync + 'static,
+        R: MiddlewareOutput<M>,
+    {
+        self.template.use_middleware(middleware);
+        self
+    }
+
+    /// Adds a join hook for every child (see [`Namespace::on_join`]).
+    pub fn on_join<F>(&self, hook: F) -> &Self
+    where
+        F: Fn(&Socket, &str) + Send + Sync + 'static,
+    {
+        self.template.on_join(hook);
+        self
+    }
+
+    /// Adds a leave hook for every child (see [`Namespace::on_leave`]).
+    pub fn on_leave<F>(&self, hook: F) -> &Self
+    where
+        F: Fn(&Socket, &str, LeaveReason) + Send + Sync + 'static,
+    {
+        self.template.on_leave(hook);
+        self
+    }
+
+    /// The children that exist now, sorted by name.
+    pub fn children(&self) -> Vec<Namespace> {
+        let mut children = self.registry.children_of(self.pattern());
+        children.sort_by(|a, b| a.name().cmp(b.name()));
+        children
+    }
+
+    /// Emits an event with one argument to every socket of every child.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_payload(event, Payload::new().arg(data)?)
+    }
+
+    /// Emits an event with any arguments to every socket of every child.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        for child in self.children() {
+            child.emit_payload(event, payload.clone())?;
+        }
+        Ok(())
     }
 }

@@ -163,6 +163,7 @@ impl BroadcastOperator {
         // Encoded once, shared by every recipient.
         manager.do_send(Broadcast {
             selector: self.selector.clone(),
+            source: self.ns.broadcast_source(event, &payload),
             packet: self.ns.outbound(event, payload, self.volatile),
             volatile: self.volatile,
         });

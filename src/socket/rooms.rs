@@ -337,6 +337,9 @@ pub(crate) enum Outbound {
     Recorded { event: String, payload: Payload },
 }
 
+/// A broadcast's event name and arguments, for the recipients' outgoing listeners.
+pub(crate) type Source = Arc<(String, Payload)>;
+
 /// One packet for every selected socket: the frames are shared, never re-encoded.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -344,6 +347,8 @@ pub(crate) struct Broadcast {
     pub(crate) selector: Selector,
     pub(crate) packet: Outbound,
     pub(crate) volatile: bool,
+    /// Set only while some socket of the namespace has an outgoing listener.
+    pub(crate) source: Option<Source>,
 }
 
 impl Handler<Broadcast> for RoomManager {
@@ -351,8 +356,15 @@ impl Handler<Broadcast> for RoomManager {
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
         let volatile = msg.volatile;
+        let source = msg.source;
+        let notify = |socket: &Socket| {
+            if let Some(source) = &source {
+                socket.notify_outgoing(&source.0, &source.1);
+            }
+        };
         match msg.packet {
             Outbound::Encoded(frames) => self.each_selected(&msg.selector, |_, member| {
+                notify(&member.socket);
                 Self::deliver(&member.socket, &frames, volatile)
             }),
             Outbound::Recorded { event, payload } => {
@@ -365,6 +377,7 @@ impl Handler<Broadcast> for RoomManager {
                 };
                 store.record(msg.selector, encode, |selector, frames, offset, pending| {
                     self.each_selected(selector, |_, member| {
+                        notify(&member.socket);
                         Self::deliver(&member.socket, frames, false);
                         if let Some(recovery) = member.socket.recovery() {
                             recovery.last_sent.store(offset, Ordering::Release);
@@ -373,6 +386,7 @@ impl Handler<Broadcast> for RoomManager {
                     // Recovered sockets whose registration is on its way.
                     for socket in pending {
                         if selects(selector, socket.id_arc(), |room| socket.in_room(room)) {
+                            notify(socket);
                             Self::deliver(socket, frames, false);
                             if let Some(recovery) = socket.recovery() {
                                 recovery.last_sent.store(offset, Ordering::Release);

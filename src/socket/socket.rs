@@ -3,6 +3,10 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
+    fmt::Display,
+    future::Future,
+    panic::{catch_unwind, AssertUnwindSafe},
+    pin::Pin,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
@@ -24,6 +28,7 @@ use crate::{
         ack::{AckFuture, AckSender},
         connection::{DisconnectAndClose, EmitWithAck, LeaveNamespace, Outgoing, SessionAddr},
         error::{AckError, EmitError},
+        handler::{call, panic_message, Flow, FlowBox, HandlerOutput},
         handshake::Handshake,
         namespace::Namespace,
         operator::{BroadcastOperator, IntoRooms},
@@ -91,15 +96,38 @@ impl Event {
     }
 }
 
-type EventHandler = Arc<dyn Fn(Socket, Event) + Send + Sync>;
+/// An event's handler, with how it runs.
+struct EventEntry {
+    /// The event name (for logs).
+    name: Arc<str>,
+    run: Box<dyn Fn(Socket, Event) -> FlowBox + Send + Sync>,
+    /// An async handler that does not hold back the socket's next events.
+    concurrent: bool,
+}
+
 type AnyHandler = Arc<dyn Fn(&Socket, &Event) + Send + Sync>;
+type OutgoingListener = Arc<dyn Fn(&Socket, &str, &Payload) + Send + Sync>;
+type PacketMiddleware = Arc<dyn Fn(&Socket, &mut Event) -> Result<(), String> + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(&Socket, &str) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
 
 #[derive(Default)]
 struct Handlers {
-    events: HashMap<String, EventHandler>,
+    events: HashMap<String, Arc<EventEntry>>,
     any: Vec<AnyHandler>,
+    outgoing: Vec<OutgoingListener>,
+    middleware: Vec<PacketMiddleware>,
+    errors: Vec<ErrorHandler>,
     disconnect: Vec<DisconnectHandler>,
+}
+
+/// An async event handler still running after `dispatch` returned.
+pub(crate) struct PendingCall {
+    pub(crate) future: Pin<Box<dyn Future<Output = Result<(), String>>>>,
+    /// True when later events need not wait for it.
+    pub(crate) concurrent: bool,
+    /// The event it handles (for logs).
+    pub(crate) event: Arc<str>,
 }
 
 pub(crate) struct SocketInner {
@@ -123,6 +151,8 @@ pub(crate) struct SocketInner {
     in_flight: AtomicUsize,
     /// Its private session id and offsets, when the namespace keeps state for recovery.
     recovery: Option<Box<SocketRecovery>>,
+    /// True once an outgoing listener is registered (and until the socket disconnects).
+    watching: AtomicBool,
 }
 
 /// A client's connection to one namespace.
@@ -167,6 +197,7 @@ impl Socket {
                 direct: Mutex::new(None),
                 in_flight: AtomicUsize::new(0),
                 recovery: recovery.map(Box::new),
+                watching: AtomicBool::new(false),
             }),
         }
     }
@@ -413,46 +444,177 @@ impl Socket {
 
     /// Registers the handler of an event, replacing any previous one for that name.
     ///
-    /// Handlers run on the session's actor thread: keep them short, and spawn a task
-    /// (`actix::spawn`) for anything that awaits.
-    pub fn on<F>(&self, event: impl Into<String>, handler: F)
+    /// The handler may be sync (returning `()`, or a `Result` whose error is logged) or async
+    /// (returning a future: an `async` block or `async fn`). Events of one socket are handled
+    /// in arrival order: while an async handler runs, the socket's next events wait for it
+    /// (see [`Socket::on_concurrent`] to opt out). A handler that panics or fails is logged and
+    /// ends only that event's handling; the session and its other events go on.
+    ///
+    /// Handlers run on the session's worker thread, futures included (they need not be
+    /// `Send`); keep sync ones short.
+    ///
+    /// ```no_run
+    /// # use actix_socketio::{SocketIo, Socket, Event};
+    /// # let io = SocketIo::default();
+    /// io.ns("/", |socket| {
+    ///     socket.on("ping", |socket, _event| {
+    ///         let _ = socket.emit("pong", "now");
+    ///     });
+    ///     // Async: the ack can be answered after an await.
+    ///     socket.on("slow", |_socket, mut event: Event| async move {
+    ///         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    ///         event.ack(&"done")
+    ///     });
+    /// });
+    /// ```
+    pub fn on<M, R, F>(&self, event: impl Into<String>, handler: F)
     where
-        F: Fn(Socket, Event) + Send + Sync + 'static,
+        F: Fn(Socket, Event) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
     {
-        self.handlers()
-            .events
-            .insert(event.into(), Arc::new(handler));
+        self.add_event(event.into(), handler, false);
     }
 
-    /// Registers a typed handler: the first argument is deserialized into `T`.
+    /// Registers an async handler whose events do not wait for each other: each call starts
+    /// in arrival order (after the events before it were handled or started) but the socket's
+    /// next events are handled while it awaits. Sync handlers behave as with [`Socket::on`].
+    pub fn on_concurrent<M, R, F>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(Socket, Event) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
+    {
+        self.add_event(event.into(), handler, true);
+    }
+
+    fn add_event<M, R, F>(&self, name: String, handler: F, concurrent: bool)
+    where
+        F: Fn(Socket, Event) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
+    {
+        let entry = EventEntry {
+            name: Arc::from(name.as_str()),
+            run: Box::new(move |socket, event| handler(socket, event).into_flow()),
+            concurrent,
+        };
+        self.handlers().events.insert(name, Arc::new(entry));
+    }
+
+    /// Registers a typed handler: the first argument is deserialized into `T`. Sync or async,
+    /// ordered, as with [`Socket::on`].
     ///
     /// An argument that does not deserialize is refused: the handler is not called, a warning is
     /// logged, and a requested ack is answered with `{"error": "<why>"}` so no client waits forever.
-    pub fn on_data<T, F>(&self, event: impl Into<String>, handler: F)
+    pub fn on_data<T, M, R, F>(&self, event: impl Into<String>, handler: F)
     where
         T: DeserializeOwned,
-        F: Fn(Socket, T, Option<AckSender>) + Send + Sync + 'static,
+        F: Fn(Socket, T, Option<AckSender>) -> R + Send + Sync + 'static,
+        R: HandlerOutput<M>,
     {
-        self.on(event, move |socket, mut ev| match ev.data::<T>() {
-            Ok(data) => handler(socket, data, ev.take_ack()),
-            Err(err) => {
-                log::warn!(
-                    "socket {} event {:?}: invalid argument: {err}",
-                    socket.id(),
-                    ev.name()
-                );
-                let why = serde_json::json!({ "error": format!("invalid argument: {err}") });
-                let _ = ev.ack(&why);
+        let typed = move |socket: Socket, mut ev: Event| -> FlowBox {
+            match ev.data::<T>() {
+                Ok(data) => handler(socket, data, ev.take_ack()).into_flow(),
+                Err(err) => {
+                    log::warn!(
+                        "socket {} event {:?}: invalid argument: {err}",
+                        socket.id(),
+                        ev.name()
+                    );
+                    let why = serde_json::json!({ "error": format!("invalid argument: {err}") });
+                    let _ = ev.ack(&why);
+                    FlowBox(Flow::Done)
+                }
             }
-        });
+        };
+        let name = event.into();
+        let entry = EventEntry {
+            name: Arc::from(name.as_str()),
+            run: Box::new(typed),
+            concurrent: false,
+        };
+        self.handlers().events.insert(name, Arc::new(entry));
     }
 
-    /// Registers a listener called for every incoming event, before its own handler.
+    /// Registers a listener called for every incoming event, before the packet middlewares
+    /// and the event's own handler (socket.io's `socket.onAny`).
     pub fn on_any<F>(&self, handler: F)
     where
         F: Fn(&Socket, &Event) + Send + Sync + 'static,
     {
         self.handlers().any.push(Arc::new(handler));
+    }
+
+    /// Registers a listener called for every event sent to this socket, with its name and
+    /// arguments (socket.io's `socket.onAnyOutgoing`): its own emits, emits with acks, and the
+    /// broadcasts that reach it. Acks are not events and are not seen. For broadcasts it runs
+    /// on the namespace's RoomManager as the packet is handed over; keep it short.
+    pub fn on_any_outgoing<F>(&self, listener: F)
+    where
+        F: Fn(&Socket, &str, &Payload) + Send + Sync + 'static,
+    {
+        self.handlers().outgoing.push(Arc::new(listener));
+        if !self.inner.watching.swap(true, Ordering::AcqRel) {
+            self.inner.namespace.watch_outgoing(true);
+        }
+    }
+
+    /// Runs the outgoing listeners for an event about to be sent to this socket.
+    pub(crate) fn notify_outgoing(&self, event: &str, payload: &Payload) {
+        if !self.inner.watching.load(Ordering::Acquire) {
+            return;
+        }
+        let listeners = self.handlers().outgoing.clone();
+        for listener in listeners {
+            if catch_unwind(AssertUnwindSafe(|| listener(self, event, payload))).is_err() {
+                log::error!("socket {}: an outgoing listener panicked", self.id());
+            }
+        }
+    }
+
+    /// Adds a packet middleware (socket.io's `socket.use`): run in order for every incoming
+    /// event, after the [`Socket::on_any`] listeners and before the event's handler. It may
+    /// change the event; an error drops it (its handler does not run, and the client's ack,
+    /// if it asked for one, is not answered unless the middleware answered it) and goes to
+    /// the [`Socket::on_error`] listeners.
+    ///
+    /// ```no_run
+    /// # let io = actix_socketio::SocketIo::default();
+    /// io.ns("/", |socket| {
+    ///     socket.use_packet_middleware(|socket, event| {
+    ///         if event.name() == "admin-only" && socket.data()["role"] != "admin" {
+    ///             return Err("forbidden");
+    ///         }
+    ///         Ok(())
+    ///     });
+    ///     socket.on_error(|socket, error| {
+    ///         let _ = socket.emit("refused", error);
+    ///     });
+    /// });
+    /// ```
+    pub fn use_packet_middleware<E, F>(&self, middleware: F)
+    where
+        E: Display,
+        F: Fn(&Socket, &mut Event) -> Result<(), E> + Send + Sync + 'static,
+    {
+        self.handlers()
+            .middleware
+            .push(Arc::new(move |socket: &Socket, event: &mut Event| {
+                middleware(socket, event).map_err(|e| e.to_string())
+            }));
+    }
+
+    /// Registers a listener for the errors of this socket's packet middlewares (socket.io's
+    /// `socket.on("error")`). Without one, such errors are logged.
+    pub fn on_error<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, &str) + Send + Sync + 'static,
+    {
+        self.handlers().errors.push(Arc::new(handler));
+    }
+
+    /// The application state of type `T` given to [`SocketIo::with_state`](crate::SocketIo::with_state),
+    /// if any.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.inner.namespace.state::<T>()
     }
 
     /// Registers a listener called once when the socket disconnects, with the reason.
@@ -475,6 +637,7 @@ impl Socket {
 
     fn send_event(&self, event: &str, payload: Payload, volatile: bool) -> Result<(), EmitError> {
         check_event_name(event)?;
+        self.notify_outgoing(event, &payload);
         if !volatile {
             if let (Some(store), Some(recovery)) =
                 (self.inner.namespace.recovery_store(), self.recovery())
@@ -566,6 +729,7 @@ impl Socket {
                 early: Some(AckError::Disconnected),
             };
         }
+        self.notify_outgoing(event, &payload);
         let (tx, rx) = tokio::sync::oneshot::channel();
         // Counted like any packet through the session, so that later emits stay behind it.
         self.message_sent();
@@ -608,25 +772,74 @@ impl Socket {
         self.inner.session.do_send(DisconnectAndClose);
     }
 
-    /// Runs the handlers of an incoming event; called by the session actor.
-    pub(crate) fn dispatch(&self, event: Event) {
-        let (any, handler) = {
+    /// Runs the listeners, the packet middlewares and the handler of an incoming event (the
+    /// session actor's call); an async handler comes back as a `PendingCall` to run.
+    pub(crate) fn dispatch(&self, mut event: Event) -> Option<PendingCall> {
+        let (any, middleware, entry) = {
             let handlers = self.handlers();
             (
                 handlers.any.clone(),
+                handlers.middleware.clone(),
                 handlers.events.get(event.name()).cloned(),
             )
         };
         for listener in &any {
-            listener(self, &event);
+            if catch_unwind(AssertUnwindSafe(|| listener(self, &event))).is_err() {
+                log::error!("socket {}: an on_any listener panicked", self.id());
+            }
         }
-        match handler {
-            Some(handler) => handler(self.clone(), event),
-            None => log::debug!(
+        for middleware in &middleware {
+            let verdict = catch_unwind(AssertUnwindSafe(|| middleware(self, &mut event)))
+                .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_message(&*panic))));
+            if let Err(error) = verdict {
+                log::debug!(
+                    "socket {}: event {:?} refused by a packet middleware: {error}",
+                    self.id(),
+                    event.name()
+                );
+                self.report_error(&error);
+                return None;
+            }
+        }
+        let Some(entry) = entry else {
+            log::debug!(
                 "socket {}: no handler for event {:?}",
                 self.id(),
                 event.name()
-            ),
+            );
+            return None;
+        };
+        match call(|| (entry.run)(self.clone(), event)) {
+            Flow::Done => None,
+            Flow::Failed(error) => {
+                log::error!(
+                    "socket {} event {:?}: handler failed: {error}",
+                    self.id(),
+                    entry.name
+                );
+                None
+            }
+            Flow::Pending(future) => Some(PendingCall {
+                future,
+                concurrent: entry.concurrent,
+                event: entry.name.clone(),
+            }),
+        }
+    }
+
+    /// A packet middleware's error: to the error listeners, or the log.
+    fn report_error(&self, error: &str) {
+        let listeners = self.handlers().errors.clone();
+        if listeners.is_empty() {
+            log::warn!(
+                "socket {}: packet middleware error without an on_error listener: {error}",
+                self.id()
+            );
+        }
+        for listener in listeners {
+            if catch_unwind(AssertUnwindSafe(|| listener(self, error))).is_err() {
+                log::error!("socket {}: an error listener panicked", self.id());
+            }
         }
     }
 
@@ -652,9 +865,14 @@ impl Socket {
                 store.gone(&recovery.pid);
             }
         }
+        if self.inner.watching.swap(false, Ordering::AcqRel) {
+            self.inner.namespace.watch_outgoing(false);
+        }
         let handlers = std::mem::take(&mut self.handlers().disconnect);
         for handler in handlers {
-            handler(self.clone(), reason);
+            if catch_unwind(AssertUnwindSafe(|| handler(self.clone(), reason))).is_err() {
+                log::error!("socket {}: a disconnect handler panicked", self.id());
+            }
         }
         // Drop every handler: they often capture a clone of this socket (a reference cycle).
         *self.handlers() = Handlers::default();

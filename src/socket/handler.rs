@@ -1,0 +1,228 @@
+//! What application handlers may return, and how the session runs what they return: nothing
+//! (a sync handler), a `Result` (an error is logged), or a future (an async handler, awaited on
+//! the session's worker). A panic in any of them is caught and logged; it ends only that call.
+
+use std::{
+    fmt::Display,
+    future::Future,
+    marker::PhantomData,
+    panic::{catch_unwind, AssertUnwindSafe},
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use crate::socket::error::ConnectError;
+
+/// A handler's outcome, as the session sees it.
+pub(crate) enum Flow {
+    /// Finished, nothing to report.
+    Done,
+    /// Finished with an error (logged).
+    Failed(String),
+    /// Still running: the future finishes the work (its error, if any, is logged).
+    Pending(Pin<Box<dyn Future<Output = Result<(), String>>>>),
+}
+
+/// What a handler (connect handler, event handler, connect middleware's sync part) may return:
+/// `()`, `Result<(), E>` with a displayable error (logged when it is an error), or a future
+/// resolving to either: an async closure or `async fn`.
+///
+/// The type parameter only tells the implementations apart; callers never name it.
+pub trait HandlerOutput<M>: 'static {
+    #[doc(hidden)]
+    fn into_flow(self) -> FlowBox;
+}
+
+/// The outcome of a handler call, opaque outside the crate.
+#[doc(hidden)]
+pub struct FlowBox(pub(crate) Flow);
+
+/// The outcome of a finished call: `()` or `Result<(), E>`.
+pub trait Finished<M>: 'static {
+    #[doc(hidden)]
+    fn into_result(self) -> Result<(), String>;
+}
+
+/// Marks the `()` implementations.
+#[doc(hidden)]
+pub struct Unit;
+/// Marks the `Result` implementations.
+#[doc(hidden)]
+pub struct Fallible;
+/// Marks the future implementations.
+#[doc(hidden)]
+pub struct Later<M>(PhantomData<M>);
+
+impl Finished<Unit> for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Display + 'static> Finished<Fallible> for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|err| err.to_string())
+    }
+}
+
+impl HandlerOutput<Unit> for () {
+    fn into_flow(self) -> FlowBox {
+        FlowBox(Flow::Done)
+    }
+}
+
+impl<E: Display + 'static> HandlerOutput<Fallible> for Result<(), E> {
+    fn into_flow(self) -> FlowBox {
+        FlowBox(match self {
+            Ok(()) => Flow::Done,
+            Err(err) => Flow::Failed(err.to_string()),
+        })
+    }
+}
+
+impl<F, M> HandlerOutput<Later<M>> for F
+where
+    F: Future + 'static,
+    F::Output: Finished<M>,
+{
+    fn into_flow(self) -> FlowBox {
+        FlowBox(Flow::Pending(Box::pin(
+            async move { self.await.into_result() },
+        )))
+    }
+}
+
+/// Calls a handler, turning a panic into `Flow::Failed`.
+pub(crate) fn call(f: impl FnOnce() -> FlowBox) -> Flow {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(FlowBox(flow)) => flow,
+        Err(panic) => Flow::Failed(format!("panicked: {}", panic_message(&*panic))),
+    }
+}
+
+/// The text of a panic's payload, when it has one.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text
+    } else {
+        "(no message)"
+    }
+}
+
+/// A future whose panic becomes an error: an async handler that panics ends only its own call.
+pub(crate) struct Guarded(pub(crate) Pin<Box<dyn Future<Output = Result<(), String>>>>);
+
+impl Future for Guarded {
+    type Output = Result<(), String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => Poll::Ready(Err(format!("panicked: {}", panic_message(&*panic)))),
+        }
+    }
+}
+
+/// A connect middleware's verdict, as the session sees it.
+pub(crate) enum Admission {
+    /// Decided at once.
+    Ready(Result<(), ConnectError>),
+    /// Decided when the future resolves.
+    Pending(Pin<Box<dyn Future<Output = Result<(), ConnectError>>>>),
+}
+
+/// What a connect middleware may return: `Result<(), ConnectError>` (sync), or a future
+/// resolving to it (an async closure or `async fn`).
+///
+/// The type parameter only tells the implementations apart; callers never name it.
+pub trait MiddlewareOutput<M>: 'static {
+    #[doc(hidden)]
+    fn into_admission(self) -> AdmissionBox;
+}
+
+/// A middleware's verdict, opaque outside the crate.
+#[doc(hidden)]
+pub struct AdmissionBox(pub(crate) Admission);
+
+impl MiddlewareOutput<Unit> for Result<(), ConnectError> {
+    fn into_admission(self) -> AdmissionBox {
+        AdmissionBox(Admission::Ready(self))
+    }
+}
+
+impl<F> MiddlewareOutput<Later<Unit>> for F
+where
+    F: Future<Output = Result<(), ConnectError>> + 'static,
+{
+    fn into_admission(self) -> AdmissionBox {
+        AdmissionBox(Admission::Pending(Box::pin(self)))
+    }
+}
+
+/// A future whose panic becomes a refusal (a middleware that panics refuses its socket).
+pub(crate) struct GuardedAdmission(
+    pub(crate) Pin<Box<dyn Future<Output = Result<(), ConnectError>>>>,
+);
+
+impl Future for GuardedAdmission {
+    type Output = Result<(), ConnectError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                log::error!("a connect middleware panicked: {}", panic_message(&*panic));
+                Poll::Ready(Err(ConnectError::new("middleware error")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow_of<M, R: HandlerOutput<M>>(f: impl Fn() -> R) -> Flow {
+        call(|| f().into_flow())
+    }
+
+    #[test]
+    fn each_return_kind_has_its_flow() {
+        assert!(matches!(flow_of(|| ()), Flow::Done));
+        assert!(matches!(flow_of(|| Ok::<(), String>(())), Flow::Done));
+        assert!(matches!(flow_of(|| Err::<(), _>("no")), Flow::Failed(e) if e == "no"));
+        assert!(matches!(flow_of(|| async {}), Flow::Pending(_)));
+        assert!(matches!(
+            flow_of(|| async { Err::<(), _>(7) }),
+            Flow::Pending(_)
+        ));
+        let panics = || {
+            if true {
+                panic!("boom")
+            }
+        };
+        assert!(matches!(flow_of(panics), Flow::Failed(e) if e.contains("boom")));
+    }
+
+    #[actix_rt::test]
+    async fn a_panicking_future_resolves_to_an_error() {
+        let Flow::Pending(fut) = flow_of(|| async { Err::<(), _>("late") }) else {
+            panic!("not pending");
+        };
+        assert_eq!(Guarded(fut).await, Err("late".to_owned()));
+        let Flow::Pending(fut) = flow_of(|| async {
+            tokio::task::yield_now().await;
+            if true {
+                panic!("inside");
+            }
+        }) else {
+            panic!("not pending");
+        };
+        let err = Guarded(fut).await.unwrap_err();
+        assert!(err.contains("inside"), "{err}");
+    }
+}
