@@ -400,10 +400,14 @@ pub fn ws_url(addr: SocketAddr, query: &str) -> String {
 /// Tries to open a WebSocket; the handshake error as tungstenite reports it.
 pub async fn ws_try_connect(addr: SocketAddr, query: &str) -> Result<Ws, tungstenite::Error> {
     let request = ws_url(addr, query).into_client_request()?;
-    timeout(STEP, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("WebSocket handshake in time")
-        .map(|(ws, _)| ws)
+    // Without Nagle: a test writes small frames back to back, like real clients do.
+    timeout(
+        STEP,
+        tokio_tungstenite::connect_async_with_config(request, None, true),
+    )
+    .await
+    .expect("WebSocket handshake in time")
+    .map(|(ws, _)| ws)
 }
 
 /// Opens a WebSocket with this query string.
