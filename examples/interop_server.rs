@@ -26,7 +26,8 @@
 //!   token"}`). An async connect handler awaits 20 ms before registering the handlers, then
 //!   emits `welcome {id, chain}`. Events: `seq n ms` (async: after ms, `seq-done n`),
 //!   `seq-sync n` (sync: `seq-done n`), `conc n ms` (concurrent async: after ms, `conc-done
-//!   n`), `slow-ack x` (acks x after 50 ms), `emit-then-ack` (emits `first`, awaits, emits
+//!   n`), `seq-order` (acks the order the seq handlers finished in), `slow-ack x` (acks x
+//!   after 50 ms), `emit-then-ack` (emits `first`, awaits, emits
 //!   `second`, acks "third"), `panic` / `async-panic` / `fail` (a handler that panics or
 //!   errs), `ping` → `pong`, `visit` (acks the shared counter's next value, app state),
 //!   `forbidden` (dropped by a packet middleware; `on_error` emits `refused <message>`),
@@ -355,14 +356,27 @@ fn async_handlers(socket: &Socket) {
         let names = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
         event.ack(&names)
     });
-    socket.on("seq", |socket, event| async move {
-        let (n, ms): (u64, u64) = event.args().map_err(|e| e.to_string())?;
-        sleep_ms(ms).await;
+    // The order handlers finished in, for clients whose own handlers run out of order.
+    let order = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let done = order.clone();
+    socket.on("seq", move |socket, event| {
+        let done = done.clone();
+        async move {
+            let (n, ms): (u64, u64) = event.args().map_err(|e| e.to_string())?;
+            sleep_ms(ms).await;
+            done.lock().unwrap_or_else(|p| p.into_inner()).push(n);
+            socket.emit("seq-done", &n).map_err(|e| e.to_string())
+        }
+    });
+    let done = order.clone();
+    socket.on("seq-sync", move |socket, event| {
+        let n: u64 = event.data().map_err(|e| e.to_string())?;
+        done.lock().unwrap_or_else(|p| p.into_inner()).push(n);
         socket.emit("seq-done", &n).map_err(|e| e.to_string())
     });
-    socket.on("seq-sync", |socket, event| {
-        let n: u64 = event.data().map_err(|e| e.to_string())?;
-        socket.emit("seq-done", &n).map_err(|e| e.to_string())
+    socket.on("seq-order", move |_, mut event| {
+        let seen = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        event.ack(&seen)
     });
     socket.on_concurrent("conc", |socket, event| async move {
         let (n, ms): (u64, u64) = event.args().map_err(|e| e.to_string())?;
