@@ -57,6 +57,69 @@
 //! }
 //! ```
 //!
+//! ## Async handlers, middleware and application state
+//!
+//! Connect handlers, event handlers and connect middlewares may be `async`: return a future
+//! (an `async` block or an `async fn`), and the session awaits it on its worker thread. One
+//! socket's events are handled in arrival order: while an async handler awaits, that socket's
+//! next events wait for it ([`Socket::on_concurrent`] opts out). A handler that panics or
+//! returns an `Err` is logged and ends only that event. State shared by all handlers, such as
+//! a database pool, is given once with [`SocketIo::with_state`] and read with
+//! [`Socket::state`]:
+//!
+//! ```no_run
+//! use std::{collections::HashMap, error::Error, sync::Mutex};
+//!
+//! use actix_socketio::{ConnectError, Event, SocketIo};
+//!
+//! /// Stands for a real pool (sqlx::PgPool, deadpool, bb8...): cheap to share, async to use.
+//! struct Pool {
+//!     users: Mutex<HashMap<String, String>>,
+//! }
+//!
+//! impl Pool {
+//!     async fn user_for(&self, token: &str) -> Option<String> {
+//!         self.users.lock().unwrap().get(token).cloned()
+//!     }
+//!     async fn save_message(&self, user: &str, text: &str) -> Result<u64, std::io::Error> {
+//!         log::info!("{user}: {text}");
+//!         Ok(1)
+//!     }
+//! }
+//!
+//! # async fn run() {
+//! let pool = Pool { users: Mutex::new(HashMap::from([("t0k3n".into(), "ada".into())])) };
+//! let io = SocketIo::default().with_state(pool);
+//! // Async middleware: the socket is not connected (no room, no packet) until it passes.
+//! io.of("/").use_middleware(|socket| {
+//!     let socket = socket.clone(); // the future cannot borrow it
+//!     async move {
+//!         let pool = socket.state::<Pool>().expect("given with with_state");
+//!         let token = socket.handshake().auth["token"].as_str().unwrap_or_default().to_owned();
+//!         let user = pool.user_for(&token).await.ok_or_else(|| ConnectError::new("unauthorized"))?;
+//!         socket.set_data(serde_json::json!({ "user": user }));
+//!         Ok(())
+//!     }
+//! });
+//! io.ns("/", |socket| {
+//!     // Async handler: awaits the database, then answers the client's ack.
+//!     socket.on("chat", |socket, mut event: Event| async move {
+//!         let pool = socket.state::<Pool>().ok_or("no pool")?;
+//!         let user = socket.data()["user"].as_str().unwrap_or_default().to_owned();
+//!         let text: String = event.data()?;
+//!         let id = pool.save_message(&user, &text).await?;
+//!         socket.broadcast().emit("chat", &serde_json::json!({ "user": user, "text": text }))?;
+//!         event.ack(&id)?;
+//!         Ok::<(), Box<dyn Error>>(())
+//!     });
+//! });
+//! # }
+//! ```
+//!
+//! Also: dynamic namespaces ([`SocketIo::dyn_ns`]: `/tenant/{id}` makes one namespace per
+//! tenant), a listener for every outgoing event ([`Socket::on_any_outgoing`]) and packet
+//! middleware that may drop an incoming event ([`Socket::use_packet_middleware`]).
+//!
 //! ## Layers
 //!
 //! Imports point one way only, from the bytes up to the handlers (`tests/layers.rs` checks it):
