@@ -44,8 +44,13 @@ async fn main() -> std::io::Result<()> {
     io.of("/").use_middleware(|socket| {
         let socket = socket.clone();
         async move {
-            let pool = socket.state::<Pool>().ok_or_else(|| ConnectError::new("no pool"))?;
-            let token = socket.handshake().auth["token"].as_str().unwrap_or_default().to_owned();
+            let pool = socket
+                .state::<Pool>()
+                .ok_or_else(|| ConnectError::new("no pool"))?;
+            let token = socket.handshake().auth["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let user = pool
                 .user_for(&token)
                 .await
@@ -56,7 +61,11 @@ async fn main() -> std::io::Result<()> {
     });
     io.ns("/", |socket| {
         socket.on_any_outgoing(|socket, event, payload| {
-            log::info!("to {}: {event} ({} argument(s))", socket.id(), payload.len());
+            log::info!(
+                "to {}: {event} ({} argument(s))",
+                socket.id(),
+                payload.len()
+            );
         });
         socket.use_packet_middleware(|socket, event| {
             if event.name() == "shutdown" && socket.data()["user"] != "root" {
@@ -69,7 +78,10 @@ async fn main() -> std::io::Result<()> {
         });
         socket.on("chat", |socket, mut event: Event| async move {
             let pool = socket.state::<Pool>().ok_or("no pool")?;
-            let user = socket.data()["user"].as_str().unwrap_or_default().to_owned();
+            let user = socket.data()["user"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let text: String = event.data()?;
             let id = pool.save(&user, &text).await?;
             socket
@@ -80,7 +92,11 @@ async fn main() -> std::io::Result<()> {
         });
     });
     io.dyn_ns("/tenant/{id}", |socket| {
-        let tenant = socket.namespace().param("id").unwrap_or_default().to_owned();
+        let tenant = socket
+            .namespace()
+            .param("id")
+            .unwrap_or_default()
+            .to_owned();
         let _ = socket.emit("welcome", &format!("tenant {tenant}"));
     });
 

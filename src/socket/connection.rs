@@ -80,18 +80,40 @@ struct Joining {
 }
 
 /// Holds a namespace's pin (see `Namespace::pin`) until the socket is registered (`keep`: the
-/// socket then holds it, until it unregisters) or gives up (dropped).
-struct Pinned(Option<Namespace>);
+/// socket then holds it, until it unregisters) or gives up (dropped: the socket that did not
+/// make it is abandoned).
+struct Pinned {
+    namespace: Option<Namespace>,
+    socket: Option<Socket>,
+}
 
 impl Pinned {
+    fn new(namespace: &Namespace) -> Self {
+        Pinned {
+            namespace: Some(namespace.clone()),
+            socket: None,
+        }
+    }
+
+    /// The socket on its way in (a previous one, replaced, is abandoned).
+    fn hold(&mut self, socket: &Socket) {
+        if let Some(previous) = self.socket.replace(socket.clone()) {
+            previous.abandon();
+        }
+    }
+
     fn keep(&mut self) {
-        self.0 = None;
+        self.namespace = None;
+        self.socket = None;
     }
 }
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        if let Some(ns) = self.0.take() {
+        if let Some(socket) = self.socket.take() {
+            socket.abandon();
+        }
+        if let Some(ns) = self.namespace.take() {
             ns.unpin();
         }
     }
@@ -218,7 +240,7 @@ impl Session<Connection> {
             return;
         };
         // Pinned by the lookup (a dynamic child stays while a socket is on its way in).
-        let pinned = Pinned(Some(namespace.clone()));
+        let mut pinned = Pinned::new(&namespace);
         let store = namespace.recovery_store().cloned();
         // The private session id and offset are for recovery only: the application never
         // sees them in the handshake.
@@ -274,6 +296,7 @@ impl Session<Connection> {
                 Some(SocketRecovery::new(pid, true)),
             );
             socket.restore(claim.rooms.clone(), std::mem::take(&mut claim.data));
+            pinned.hold(&socket);
             let joining = Joining {
                 namespace,
                 socket,
@@ -298,7 +321,7 @@ impl Session<Connection> {
         &mut self,
         namespace: Namespace,
         handshake: Handshake,
-        pinned: Pinned,
+        mut pinned: Pinned,
         deadline: Instant,
         ctx: &mut Context<Self>,
     ) {
@@ -314,6 +337,7 @@ impl Session<Connection> {
         };
         let recovery = pid.map(|pid| SocketRecovery::new(pid, false));
         let socket = Socket::new(id, namespace.clone(), handshake, ctx.address(), recovery);
+        pinned.hold(&socket);
         let chain = namespace.middlewares();
         let joining = Joining {
             namespace,

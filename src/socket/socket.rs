@@ -843,6 +843,16 @@ impl Socket {
         }
     }
 
+    /// A socket that never made it in (refused, or its session closed during the
+    /// middlewares): not connected, no listener counted, no handler kept.
+    pub(crate) fn abandon(&self) {
+        self.inner.connected.store(false, Ordering::Release);
+        if self.inner.watching.swap(false, Ordering::AcqRel) {
+            self.inner.namespace.watch_outgoing(false);
+        }
+        *self.handlers() = Handlers::default();
+    }
+
     /// Marks the socket disconnected and runs its disconnect handlers (once).
     pub(crate) fn mark_disconnected(&self, reason: DisconnectReason) {
         if !self.inner.connected.swap(false, Ordering::AcqRel) {
