@@ -23,7 +23,7 @@ use crate::{
     socket::{
         ack::AckSender,
         error::{AckError, ConnectError, DecodeError},
-        handler::{panic_message, Admission, Flow, Guarded, GuardedAdmission},
+        handler::{handler_panicked, middleware_panicked, panic_message, Admission, Flow, Guarded},
         handshake::Handshake,
         namespace::{Middleware, Namespace},
         packet::{Packet, PacketType},
@@ -378,7 +378,8 @@ impl Session<Connection> {
                     let nsp = joining.namespace.name_arc().clone();
                     self.handler.joining.insert(nsp.clone());
                     let left = joining.deadline.saturating_duration_since(Instant::now());
-                    let future = tokio::time::timeout(left, GuardedAdmission(future));
+                    let future =
+                        tokio::time::timeout(left, Guarded::new(future, middleware_panicked));
                     ctx.spawn(actix::fut::wrap_future(future).map(
                         move |verdict, act: &mut Self, ctx| {
                             act.handler.joining.remove(&nsp);
@@ -548,7 +549,7 @@ impl Session<Connection> {
             ctx.address()
         });
         actix::spawn(async move {
-            if let Err(error) = Guarded(future).await {
+            if let Err(error) = Guarded::new(future, handler_panicked).await {
                 log::error!("socket {id} event {event:?}: handler failed: {error}");
             }
             if let Some(session) = done {

@@ -111,19 +111,35 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
-/// A future whose panic becomes an error: an async handler that panics ends only its own call.
-pub(crate) struct Guarded(pub(crate) Pin<Box<dyn Future<Output = Result<(), String>>>>);
+/// A future whose panic becomes an ordinary outcome (`on_panic` of the panic's message): an
+/// async handler that panics ends only its own call, a middleware that panics refuses.
+pub(crate) struct Guarded<T> {
+    future: Pin<Box<dyn Future<Output = T>>>,
+    on_panic: fn(&str) -> T,
+}
 
-impl Future for Guarded {
-    type Output = Result<(), String>;
+impl<T> Guarded<T> {
+    pub(crate) fn new(future: Pin<Box<dyn Future<Output = T>>>, on_panic: fn(&str) -> T) -> Self {
+        Guarded { future, on_panic }
+    }
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+impl<T> Future for Guarded<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        let future = &mut this.future;
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(poll) => poll,
-            Err(panic) => Poll::Ready(Err(format!("panicked: {}", panic_message(&*panic)))),
+            Err(panic) => Poll::Ready((this.on_panic)(panic_message(&*panic))),
         }
     }
+}
+
+/// What a failed handler's panic becomes.
+pub(crate) fn handler_panicked(message: &str) -> Result<(), String> {
+    Err(format!("panicked: {message}"))
 }
 
 /// A connect middleware's verdict, as the session sees it.
@@ -162,24 +178,10 @@ where
     }
 }
 
-/// A future whose panic becomes a refusal (a middleware that panics refuses its socket).
-pub(crate) struct GuardedAdmission(
-    pub(crate) Pin<Box<dyn Future<Output = Result<(), ConnectError>>>>,
-);
-
-impl Future for GuardedAdmission {
-    type Output = Result<(), ConnectError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(panic) => {
-                log::error!("a connect middleware panicked: {}", panic_message(&*panic));
-                Poll::Ready(Err(ConnectError::new("middleware error")))
-            }
-        }
-    }
+/// What a middleware's panic becomes: a refusal.
+pub(crate) fn middleware_panicked(message: &str) -> Result<(), ConnectError> {
+    log::error!("a connect middleware panicked: {message}");
+    Err(ConnectError::new("middleware error"))
 }
 
 #[cfg(test)]
@@ -213,7 +215,10 @@ mod tests {
         let Flow::Pending(fut) = flow_of(|| async { Err::<(), _>("late") }) else {
             panic!("not pending");
         };
-        assert_eq!(Guarded(fut).await, Err("late".to_owned()));
+        assert_eq!(
+            Guarded::new(fut, handler_panicked).await,
+            Err("late".to_owned())
+        );
         let Flow::Pending(fut) = flow_of(|| async {
             tokio::task::yield_now().await;
             if true {
@@ -222,7 +227,7 @@ mod tests {
         }) else {
             panic!("not pending");
         };
-        let err = Guarded(fut).await.unwrap_err();
+        let err = Guarded::new(fut, handler_panicked).await.unwrap_err();
         assert!(err.contains("inside"), "{err}");
     }
 }
