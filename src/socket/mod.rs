@@ -7,6 +7,7 @@ pub mod cluster;
 pub(crate) mod connection;
 pub mod error;
 pub mod handshake;
+pub mod msgpack;
 pub mod namespace;
 pub mod operator;
 pub mod packet;

@@ -31,7 +31,7 @@ pub(crate) struct ServerState {
 impl ServerState {
     pub(crate) fn new(config: &Config) -> Self {
         ServerState {
-            parser: Parser::default(),
+            parser: config.parser,
             max_rooms_per_socket: config.max_rooms_per_socket,
             recovery: config
                 .recovery
