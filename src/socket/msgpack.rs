@@ -22,7 +22,9 @@
 //! The packet rules are those of the npm parser's `checkPacket` (type an integer 0–4, `nsp` a
 //! string, `id` absent or an integer, `data` by type), plus the event-name rule the JSON parser
 //! applies (an EVENT's first element is a string that is not reserved, or a number), since the
-//! dispatcher needs a name. Ack ids are unsigned here: a negative one is an error.
+//! dispatcher needs a name. Ack ids are unsigned here: a negative one is an error. One leniency:
+//! a DISCONNECT whose `data` is nil is read as one without data (python-socketio's msgpack
+//! serializer always writes the key; the npm parser would refuse that packet).
 
 use bytes::Bytes;
 use rmp::{encode, Marker};
@@ -387,7 +389,10 @@ pub fn decode(message: &Bytes) -> Result<(Packet, Vec<Bytes>), DecodeError> {
         Some(Value::String(nsp)) => nsp,
         _ => return Err(DecodeError::BadNamespace),
     };
-    let data = fields.remove("data");
+    let data = match (kind, fields.remove("data")) {
+        (PacketType::Disconnect, Some(Value::Null)) => None,
+        (_, data) => data,
+    };
     packet::check_payload(kind, data.as_ref())?;
     let id = match fields.get("id") {
         None => None,
@@ -634,6 +639,9 @@ mod tests {
             (PacketType::Disconnect, "/x")
         );
         assert_eq!((packet.id, packet.data), (None, None));
+        // python-socketio writes `data: nil` in a DISCONNECT: no data.
+        let python = map(&[("type", &[1]), ("data", &[0xc0]), ("nsp", &mp(json!("/")))]);
+        assert_eq!(decode(&python).unwrap().0.data, None);
 
         let (packet, _) = decode(&encode_event("/", Some(7), "hi", &[json!(1)], &[])).unwrap();
         assert_eq!(packet.kind, PacketType::Event);
