@@ -7,8 +7,10 @@
 #                      Socket.IO code in it): the layering proof, .ci/engine-alone
 #   make test-rust     cargo test, then the integration tests again on actix-web's HttpServer
 #   make test-js       socket.io-client and our own client (node) against examples/interop_server
-#                      and the demo server
-#   make test-py       python-socketio against examples/interop_server and the demo server
+#                      and the demo server, the interop and demo suites again with the msgpack
+#                      parser (PARSER=msgpack)
+#   make test-py       python-socketio against examples/interop_server and the demo server, also
+#                      with its msgpack serializer
 #   make test-cluster  the Redis adapter: examples/cluster_node with itself and with Node's
 #                      socket.io + @socket.io/redis-adapter, faults (Redis killed, bad messages,
 #                      a silent node), the demo behind nginx (docs/cluster/nginx.conf); Debian's
@@ -117,6 +119,11 @@ test-js: $(SERVER_BUILD) js-deps
 	# The interop suite again, with the example serving through actix-web's HttpServer.
 	SERVER=http INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" \
 		timeout --kill-after=10 $(SUITE_TIMEOUT) node --test $(JS_DIR)/interop.test.mjs
+	# The interop suite (on both servers) and the demo contract with socket.io-msgpack-parser.
+	PARSER=msgpack INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" DEMO_SERVER="$(abspath $(DEMO_SERVER))" \
+		timeout --kill-after=10 $(SUITE_TIMEOUT) node --test $(JS_DIR)/interop.test.mjs $(JS_DIR)/demo.test.mjs
+	PARSER=msgpack SERVER=http INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" \
+		timeout --kill-after=10 $(SUITE_TIMEOUT) node --test $(JS_DIR)/interop.test.mjs
 
 # ---------------------------------------------------------------- Python
 
@@ -140,7 +147,7 @@ test-py: $(SERVER_BUILD) py-deps
 	# The interop suite again, with the example serving through actix-web's HttpServer.
 	SERVER=http INTEROP_SERVER="$(abspath $(INTEROP_SERVER))" \
 		PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 $(SUITE_TIMEOUT) \
-		$(VENV_PY) -m pytest $(PY_DIR)/test_interop.py -p no:cacheprovider -q
+		$(VENV_PY) -m pytest $(PY_DIR)/test_interop.py $(PY_DIR)/test_msgpack.py -p no:cacheprovider -q
 
 # ---------------------------------------------------------------- Cluster (Redis adapter)
 

@@ -5,12 +5,13 @@
 //! `broadcast` (room, payload) → `to(room).emit("broadcast", payload)`, the sender included when
 //! it is a member. Environment: `HOST` (127.0.0.1), `PORT` (3000; 0 = ephemeral), `WORKERS` (1),
 //! `REDIS_URL` (when set, the node joins a cluster through the Redis adapter), `RECOVERY=1`
-//! (connection state recovery on, socket.io's defaults: what it costs, BENCHMARKS.md).
+//! (connection state recovery on, socket.io's defaults: what it costs, BENCHMARKS.md),
+//! `PARSER=msgpack` (socket.io-msgpack-parser's wire format instead of JSON).
 //! The first stdout line is `LISTENING <addr>` once the socket is bound.
 
 use std::io::Write;
 
-use actix_socketio::{Config, Payload, Recovery, Server, Socket, SocketIo};
+use actix_socketio::{Config, Parser, Payload, Recovery, Server, Socket, SocketIo};
 use actix_web::{App, HttpServer};
 use serde_json::Value;
 
@@ -66,6 +67,9 @@ async fn main() -> std::io::Result<()> {
     let mut config = Config::default();
     if std::env::var("RECOVERY").as_deref() == Ok("1") {
         config = config.connection_state_recovery(Recovery::default());
+    }
+    if std::env::var("PARSER").as_deref() == Ok("msgpack") {
+        config = config.parser(Parser::MsgPack);
     }
     let io = SocketIo::new(config);
     io.ns("/", on_connect);

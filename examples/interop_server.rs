@@ -7,6 +7,7 @@
 //! `ask X` → `question X` with an ack, then `answer …` (or `answer-error` after 2 s);
 //! `disconnect-me` → server-side namespace disconnect; `drop-transport` → close the connection.
 //! `SERVER=http` serves through actix-web's `HttpServer` instead of `actix_socketio::Server`.
+//! `PARSER=msgpack` speaks socket.io-msgpack-parser's wire format instead of JSON.
 //!
 //! Connection state recovery (tests/js/recovery.test.mjs): `RECOVERY_MS=n` turns it on with
 //! that max disconnection duration, `RECOVERY_MAX_BYTES=n` caps the stored packets,
@@ -48,7 +49,7 @@ use std::{
 };
 
 use actix_socketio::{
-    Config, ConnectError, DynNamespace, Event, Payload, Recovery, Server, Socket, SocketIo,
+    Config, ConnectError, DynNamespace, Event, Parser, Payload, Recovery, Server, Socket, SocketIo,
 };
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
@@ -190,6 +191,9 @@ fn config() -> Config {
             recovery = recovery.max_stored_bytes(bytes);
         }
         config = config.connection_state_recovery(recovery);
+    }
+    if std::env::var("PARSER").as_deref() == Ok("msgpack") {
+        config = config.parser(Parser::MsgPack);
     }
     config
 }

@@ -15,6 +15,47 @@ pub enum Cors {
     Allow(Vec<String>),
 }
 
+/// The wire format of Socket.IO packets inside Engine.IO messages; every client of a server must
+/// use the same one ([`Config::parser`]).
+///
+/// The enum lives here with the rest of the configuration; its codecs are in
+/// [`crate::socket::parser`], which re-exports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Parser {
+    /// The default parser of socket.io (`socket.io-parser`): a text header and JSON, each
+    /// binary attachment as its own binary message after the text.
+    #[default]
+    Json,
+    /// The msgpack parser of socket.io (npm `socket.io-msgpack-parser`): each packet is one
+    /// msgpack map `{type, data, nsp, id}` in one binary Engine.IO message, binary arguments
+    /// inline as msgpack `bin` values. Clients must use the same parser, e.g. socket.io-client
+    /// with `parser: require("socket.io-msgpack-parser")` or python-socketio with
+    /// `serializer="msgpack"`.
+    ///
+    /// Handlers see the same [`Payload`](crate::Payload) as with JSON: binary values become
+    /// attachments behind placeholders, and are sent back as `bin`. What the JavaScript
+    /// encoder (notepack.io) writes as extension type 0 is read as JavaScript means it:
+    /// `undefined` as absent (`null` inside an array, a missing key inside a map, as JSON
+    /// would have it), a `Date` as its ISO 8601 string (what `JSON.stringify` makes of it),
+    /// an `ArrayBuffer` or typed array as binary. Other extension types, maps with keys that
+    /// are not strings, truncated or trailing bytes, nesting deeper than 128 levels and text
+    /// messages are decode errors: they close the session, like any malformed packet.
+    ///
+    /// ```
+    /// use actix_socketio::{Config, Parser, SocketIo};
+    ///
+    /// let io = SocketIo::new(Config::default().parser(Parser::MsgPack));
+    /// io.ns("/", |socket| {
+    ///     socket.on("echo", |socket, event| {
+    ///         // Binary arguments arrive and leave as msgpack `bin` values.
+    ///         let _ = socket.emit_payload("echo", event.payload().clone());
+    ///     });
+    /// });
+    /// ```
+    MsgPack,
+}
+
 /// Configuration of the Engine.IO and Socket.IO layers.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -48,6 +89,8 @@ pub struct Config {
     pub max_rooms_per_socket: usize,
     /// Connection state recovery (socket.io's `connectionStateRecovery`): off by default.
     pub recovery: Option<Recovery>,
+    /// The wire format of Socket.IO packets (default [`Parser::Json`]).
+    pub parser: Parser,
 }
 
 /// Connection state recovery: a socket whose connection dropped comes back with its id, rooms,
@@ -125,6 +168,7 @@ impl Default for Config {
             slow_consumer_grace: Duration::from_secs(1),
             max_rooms_per_socket: 1000,
             recovery: None,
+            parser: Parser::Json,
         }
     }
 }
@@ -208,6 +252,13 @@ impl Config {
         self
     }
 
+    /// Sets the wire format of Socket.IO packets, e.g. `Config::default().parser(Parser::MsgPack)`
+    /// for clients using socket.io-msgpack-parser. All clients must use the one chosen.
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
+        self
+    }
+
     /// The OPEN packet's JSON body for a new session.
     pub(crate) fn open_payload(&self, sid: &str, upgrades: bool) -> String {
         let upgrades = if upgrades { r#"["websocket"]"# } else { "[]" };
@@ -233,6 +284,11 @@ mod tests {
         );
         assert_eq!(c.upgrade_timeout, Duration::from_secs(10));
         assert_eq!(c.connect_timeout, Duration::from_secs(45));
+        assert_eq!(c.parser, Parser::Json);
+        assert_eq!(
+            Config::default().parser(Parser::MsgPack).parser,
+            Parser::MsgPack
+        );
     }
 
     #[test]

@@ -30,6 +30,16 @@ pub enum DecodeError {
     /// A binary message arrived with no packet waiting for it.
     #[error("binary message with no packet waiting for it")]
     UnexpectedBinary,
+    /// The namespace is missing or not a string (msgpack parser).
+    #[error("invalid namespace")]
+    BadNamespace,
+    /// The message is not one msgpack value the parser takes: truncated, trailing bytes, a map
+    /// key that is not a string, an unsupported extension, nesting too deep (msgpack parser).
+    #[error("invalid msgpack: {0}")]
+    BadMsgPack(&'static str),
+    /// A text message arrived, but the msgpack parser takes binary messages only.
+    #[error("text message under the msgpack parser")]
+    TextMessage,
 }
 
 /// Why an acknowledgement did not arrive.

@@ -8,6 +8,7 @@ pub(crate) mod connection;
 pub mod error;
 pub mod handler;
 pub mod handshake;
+pub mod msgpack;
 pub mod namespace;
 pub mod operator;
 pub mod packet;

@@ -81,7 +81,8 @@ pub struct Packet {
     pub id: Option<u64>,
     /// The JSON payload, if any.
     pub data: Option<Value>,
-    /// How many binary attachments follow (binary types only).
+    /// How many binary attachments the packet carries: with the JSON parser those announced
+    /// by a binary type, with msgpack the binary values inside `data`.
     pub attachments: usize,
 }
 
@@ -159,8 +160,8 @@ pub fn decode(text: &str) -> Result<Packet, DecodeError> {
     })
 }
 
-/// The payload rules of the reference parser, per packet type.
-fn check_payload(kind: PacketType, data: Option<&Value>) -> Result<(), DecodeError> {
+/// The payload rules of the reference parser, per packet type (the msgpack parser shares them).
+pub(crate) fn check_payload(kind: PacketType, data: Option<&Value>) -> Result<(), DecodeError> {
     let valid = match kind {
         PacketType::Connect => matches!(data, None | Some(Value::Object(_))),
         PacketType::Disconnect => data.is_none(),

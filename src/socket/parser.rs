@@ -1,6 +1,7 @@
 //! The Socket.IO wire format, behind one seam: [`Parser`] turns packets into Engine.IO frames and
-//! a per-session `Decoder` turns frames back into packets. A second format (e.g. msgpack) is a
-//! new variant here; nothing else in the crate encodes or decodes Socket.IO packets.
+//! a per-session `Decoder` turns frames back into packets. Two formats: JSON
+//! ([`crate::socket::packet`]) and msgpack ([`crate::socket::msgpack`]); nothing else in the
+//! crate encodes or decodes Socket.IO packets.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -9,20 +10,14 @@ use crate::{
     engine::packet::Frame,
     socket::{
         error::DecodeError,
+        msgpack,
         packet::{self, Packet},
         payload::Payload,
     },
 };
 
-/// The wire format of Socket.IO packets inside Engine.IO messages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Parser {
-    /// The default parser of socket.io (`socket.io-parser`): a text header and JSON, each
-    /// binary attachment as its own binary message after the text.
-    #[default]
-    Json,
-}
+/// The enum is defined with the configuration (layer 1); its codecs are here.
+pub use crate::config::Parser;
 
 impl Parser {
     /// A decoder for one session's incoming messages.
@@ -47,6 +42,11 @@ impl Parser {
                 let text = packet::encode_event(nsp, id, event, &args, attachments.len());
                 Frame::packet(&text, attachments)
             }
+            Parser::MsgPack => {
+                let (args, attachments) = payload.into_parts();
+                let bytes = msgpack::encode_event(nsp, id, event, &args, &attachments);
+                vec![Frame::Binary(bytes)]
+            }
         }
     }
 
@@ -58,6 +58,15 @@ impl Parser {
                 let text = packet::encode_ack(nsp, id, &args, attachments.len());
                 Frame::packet(&text, attachments)
             }
+            Parser::MsgPack => {
+                let (args, attachments) = payload.into_parts();
+                vec![Frame::Binary(msgpack::encode_ack(
+                    nsp,
+                    id,
+                    &args,
+                    &attachments,
+                ))]
+            }
         }
     }
 
@@ -66,6 +75,7 @@ impl Parser {
     pub(crate) fn connect(self, nsp: &str, sid: &str, pid: Option<&str>) -> Frame {
         match self {
             Parser::Json => Frame::message(&packet::encode_connect(nsp, sid, pid)),
+            Parser::MsgPack => Frame::Binary(msgpack::encode_connect(nsp, sid, pid)),
         }
     }
 
@@ -73,6 +83,7 @@ impl Parser {
     pub(crate) fn connect_error(self, nsp: &str, message: &str, data: Option<&Value>) -> Frame {
         match self {
             Parser::Json => Frame::message(&packet::encode_connect_error(nsp, message, data)),
+            Parser::MsgPack => Frame::Binary(msgpack::encode_connect_error(nsp, message, data)),
         }
     }
 
@@ -80,6 +91,7 @@ impl Parser {
     pub(crate) fn disconnect(self, nsp: &str) -> Frame {
         match self {
             Parser::Json => Frame::message(&packet::encode_disconnect(nsp)),
+            Parser::MsgPack => Frame::Binary(msgpack::encode_disconnect(nsp)),
         }
     }
 }
@@ -91,8 +103,8 @@ pub(crate) struct Incoming {
     pub(crate) attachments: Vec<Bytes>,
 }
 
-/// One session's incoming Socket.IO packets, put together from Engine.IO messages (a binary
-/// packet waits here for its attachments).
+/// One session's incoming Socket.IO packets, put together from Engine.IO messages (with JSON a
+/// binary packet waits here for its attachments; with msgpack each binary message is a packet).
 pub(crate) struct Decoder {
     parser: Parser,
     partial: Option<Incoming>,
@@ -120,10 +132,12 @@ impl Decoder {
                     attachments: Vec::new(),
                 }))
             }
+            Parser::MsgPack => Err(DecodeError::TextMessage),
         }
     }
 
-    /// A binary message: the next attachment of the waiting packet (`Ok(Some)` once complete).
+    /// A binary message: the next attachment of the waiting packet (`Ok(Some)` once complete),
+    /// or with msgpack a whole packet.
     pub(crate) fn binary(&mut self, data: Bytes) -> Result<Option<Incoming>, DecodeError> {
         match self.parser {
             Parser::Json => {
@@ -135,6 +149,13 @@ impl Decoder {
                     return Ok(None);
                 }
                 Ok(self.partial.take())
+            }
+            Parser::MsgPack => {
+                let (packet, attachments) = msgpack::decode(&data)?;
+                Ok(Some(Incoming {
+                    packet,
+                    attachments,
+                }))
             }
         }
     }
@@ -208,5 +229,60 @@ mod tests {
         assert!(decoder.text(head).unwrap().is_none());
         decoder.reset();
         assert!(decoder.text("2[\"after\"]").unwrap().is_some());
+    }
+
+    #[test]
+    fn msgpack_sends_one_binary_frame_per_packet() {
+        let parser = Parser::MsgPack;
+        let mut payload = Payload::new().arg("hi").unwrap();
+        let nested = payload.attach(vec![1u8, 2]);
+        let payload = payload.value(json!({ "file": nested }));
+        let frames = parser.event("/chat", Some(7), "file", payload);
+        let [Frame::Binary(message)] = frames.as_slice() else {
+            panic!("not one binary frame: {frames:?}");
+        };
+        let mut decoder = parser.decoder();
+        let incoming = decoder.binary(message.clone()).unwrap().unwrap();
+        assert_eq!(incoming.packet.kind, PacketType::Event);
+        assert_eq!(
+            (incoming.packet.nsp.as_str(), incoming.packet.id),
+            ("/chat", Some(7))
+        );
+        assert_eq!(
+            incoming.packet.data,
+            Some(json!(["file", "hi", {"file": {"_placeholder": true, "num": 0}}]))
+        );
+        assert_eq!(incoming.attachments, [&[1u8, 2][..]]);
+
+        let frames = parser.ack("/", 3, Payload::new().binary(vec![9u8]));
+        let [Frame::Binary(message)] = frames.as_slice() else {
+            panic!("not one binary frame: {frames:?}");
+        };
+        let incoming = decoder.binary(message.clone()).unwrap().unwrap();
+        assert_eq!(incoming.packet.kind, PacketType::Ack);
+        assert_eq!(incoming.attachments, [&[9u8][..]]);
+        for frame in [
+            parser.connect("/", "abc", Some("p")),
+            parser.connect_error("/x", "no", None),
+            parser.disconnect("/x"),
+        ] {
+            assert!(matches!(frame, Frame::Binary(_)), "{frame:?}");
+        }
+    }
+
+    #[test]
+    fn msgpack_decoder_refuses_text_and_garbage() {
+        let mut decoder = Parser::MsgPack.decoder();
+        assert_eq!(
+            decoder.text("2[\"x\"]").unwrap_err(),
+            DecodeError::TextMessage
+        );
+        assert!(matches!(
+            decoder.binary(Bytes::from_static(&[0x93, 0x01])),
+            Err(DecodeError::BadMsgPack(_))
+        ));
+        // Each message stands alone: a good packet after a bad one decodes.
+        let good = msgpack::encode_event("/", None, "ok", &[], &[]);
+        assert!(decoder.binary(good).unwrap().is_some());
     }
 }

@@ -171,7 +171,7 @@ pub(crate) struct ServerState {
 impl ServerState {
     pub(crate) fn new(config: &Config) -> Self {
         let rooms = Arc::new(AtomicUsize::new(0));
-        let parser = Parser::default();
+        let parser = config.parser;
         ServerState {
             parser,
             settings: Settings {

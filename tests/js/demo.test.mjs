@@ -2,7 +2,8 @@
 // official socket.io-client against the demo binary (target/debug/actix-socketio,
 // or DEMO_SERVER).
 //
-// Run: node --test tests/js/demo.test.mjs
+// Run: node --test tests/js/demo.test.mjs (`PARSER=msgpack`: every client uses
+// socket.io-msgpack-parser and the demo runs with `--parser msgpack`).
 //
 // Every step checks exact payloads, who receives what, and - after a short
 // quiet period - that nobody received anything else (every unconsumed event
@@ -11,9 +12,12 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { io } from "socket.io-client";
+import msgpackParser from "socket.io-msgpack-parser";
 
 import { attachInbox, sleep, waitFor } from "./lib/inbox.mjs";
 import { DemoServer } from "./lib/demo_server.mjs";
+
+const MSGPACK = process.env.PARSER === "msgpack";
 
 const WAIT_MS = 3_000; // for an expected event or ack
 const QUIET_MS = 150; // to assert that nothing (else) arrived
@@ -46,6 +50,7 @@ class Client {
     this.setup = setup;
     const opts = { forceNew: true, autoConnect: false, reconnection: false, timeout: 5_000 };
     if (setup.transports) opts.transports = setup.transports;
+    if (MSGPACK) opts.parser = msgpackParser;
     this.socket = io(url, opts);
     this.inbox = attachInbox(this.socket, label);
     this.firstTransport = null;
@@ -204,7 +209,8 @@ function assertTs(ts, before, after, what) {
 
 /** Starts a demo server for one describe block; checks it is still alive at the end. */
 function useServer(args = []) {
-  const state = { server: new DemoServer(undefined, args), url: null, clients: [] };
+  const parser = ["--parser", MSGPACK ? "msgpack" : "json"];
+  const state = { server: new DemoServer(undefined, [...args, ...parser]), url: null, clients: [] };
   before(async () => {
     state.url = await state.server.start();
   });

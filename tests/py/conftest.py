@@ -3,6 +3,8 @@
 Contract: started with PORT=0 the binary binds 127.0.0.1 on an ephemeral
 port and prints exactly one line `LISTENING 127.0.0.1:<port>` on stdout;
 everything else goes to stderr (captured here in a temporary log file).
+`server_url` is the server with the default (JSON) parser, `msgpack_server_url` the same binary
+started with PARSER=msgpack (socket.io-msgpack-parser's wire format).
 """
 
 import os
@@ -23,7 +25,7 @@ STOP_TIMEOUT_S = 5
 PER_TEST_TIMEOUT_S = 20
 LISTENING_RE = re.compile(r"^LISTENING (127\.0\.0\.1:\d+)\s*$")
 
-_server_log_path = None
+_server_log_paths = []
 
 
 def _server_path():
@@ -33,7 +35,17 @@ def _server_path():
 @pytest.fixture(scope="session")
 def server_url():
     """Starts the interop server once per session and yields its base URL."""
-    global _server_log_path
+    yield from _serve({"PARSER": None})
+
+
+@pytest.fixture(scope="session")
+def msgpack_server_url():
+    """The interop server with the msgpack parser (PARSER=msgpack), once per session."""
+    yield from _serve({"PARSER": "msgpack"})
+
+
+def _serve(extra_env):
+    """Runs the interop server with `extra_env` (None unsets) and yields its base URL."""
     path = _server_path()
     if not (path.is_file() and os.access(path, os.X_OK)):
         pytest.fail(
@@ -44,10 +56,17 @@ def server_url():
 
     log_dir = tempfile.mkdtemp(prefix="actix-socketio-interop-py-")
     _server_log_path = os.path.join(log_dir, "server.log")
+    _server_log_paths.append(_server_log_path)
     log = open(_server_log_path, "wb")
+    env = {**os.environ, "PORT": "0"}
+    for key, value in extra_env.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     proc = subprocess.Popen(
         [str(path)],
-        env={**os.environ, "PORT": "0"},
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -92,7 +111,7 @@ def server_url():
         )
 
     url = f"http://{match.group(1)}"
-    print(f"\ninterop server {path} at {url}; stderr log: {_server_log_path}")
+    print(f"\ninterop server {path} {extra_env} at {url}; stderr log: {_server_log_path}")
     yield url
 
     crashed = proc.poll()
@@ -121,10 +140,13 @@ def _bounded_test_time():
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if exitstatus == 0 or not _server_log_path or not os.path.exists(_server_log_path):
+    if exitstatus == 0:
         return
-    with open(_server_log_path, "rb") as f:
-        tail = f.read()[-6000:].decode("utf-8", "replace")
-    terminalreporter.section("interop server stderr (tail)")
-    terminalreporter.write_line(f"full log: {_server_log_path}")
-    terminalreporter.write(tail + "\n")
+    for log_path in _server_log_paths:
+        if not os.path.exists(log_path):
+            continue
+        with open(log_path, "rb") as f:
+            tail = f.read()[-6000:].decode("utf-8", "replace")
+        terminalreporter.section("interop server stderr (tail)")
+        terminalreporter.write_line(f"full log: {log_path}")
+        terminalreporter.write(tail + "\n")

@@ -101,8 +101,9 @@ class Inbox:
 class Harness:
     """Creates clients for one transport setup and cleans them up."""
 
-    def __init__(self, url, setup_name):
+    def __init__(self, url, setup_name, serializer="default"):
         self.url = url
+        self.serializer = serializer
         self.name = setup_name
         self.setup = SETUPS[setup_name]
         self.clients = []
@@ -116,6 +117,7 @@ class Harness:
             randomization_factor=0,
             request_timeout=5,
             handle_sigint=False,
+            serializer=self.serializer,
         )
         sio.inboxes = {}
         self.clients.append(sio)

@@ -29,7 +29,7 @@ use tokio::{
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    collect_setup, log, ms,
+    collect_setup, log, mp, ms,
     stats::{Stats, Summary},
     sys, ws, Ctx, Outcome, SetupReport, Target,
 };
@@ -175,6 +175,21 @@ async fn member(
     tokio::pin!(stopped);
     let shard = shared.stats.shard(i);
     let mut last = (u64::MAX, 0u64);
+    let mut record = |stamp: Stamp| {
+        let latency = now_us().saturating_sub(stamp.t);
+        let reordered = stamp.k == last.0 && stamp.s <= last.1;
+        last = (stamp.k, stamp.s);
+        let mut s = shard.lock().unwrap();
+        if u64::from(s.step) == stamp.k {
+            s.hist.saturating_record(latency.max(1));
+            s.count += 1;
+            if reordered {
+                s.reordered += 1;
+            }
+        } else {
+            s.late += 1;
+        }
+    };
     loop {
         tokio::select! {
             biased;
@@ -187,19 +202,12 @@ async fn member(
                             return;
                         }
                     } else if let Some(stamp) = scan(bytes) {
-                        let latency = now_us().saturating_sub(stamp.t);
-                        let reordered = stamp.k == last.0 && stamp.s <= last.1;
-                        last = (stamp.k, stamp.s);
-                        let mut s = shard.lock().unwrap();
-                        if u64::from(s.step) == stamp.k {
-                            s.hist.saturating_record(latency.max(1));
-                            s.count += 1;
-                            if reordered {
-                                s.reordered += 1;
-                            }
-                        } else {
-                            s.late += 1;
-                        }
+                        record(stamp);
+                    }
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    if let Some(stamp) = mp::scan(&bytes) {
+                        record(stamp);
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
@@ -235,7 +243,7 @@ enum Command {
 async fn sender(
     mut socket: ws::Ws,
     mut commands: mpsc::Receiver<Command>,
-    room: String,
+    room: Room,
     pad: String,
 ) {
     let mut dead: Option<String> = None;
@@ -302,7 +310,7 @@ async fn send_step(
     k: u32,
     rate: u64,
     seconds: f64,
-    room: &str,
+    room: &Room,
     pad: &str,
     sent: &mut u64,
 ) -> Result<(), String> {
@@ -335,13 +343,22 @@ async fn send_step(
                     ((elapsed * rate as f64) as u64 + 1).min(total)
                 };
                 while *sent < due {
-                    let packet = format!(
-                        "42[\"broadcast\",{room},{{\"k\":{k},\"t\":{},\"s\":{},\"p\":\"{pad}\"}}]",
-                        now_us(),
-                        *sent + 1
-                    );
+                    let packet = match room {
+                        Room::Json(room) => Message::text(format!(
+                            "42[\"broadcast\",{room},{{\"k\":{k},\"t\":{},\"s\":{},\"p\":\"{pad}\"}}]",
+                            now_us(),
+                            *sent + 1
+                        )),
+                        Room::Msgpack(room) => Message::binary(mp::broadcast(
+                            room,
+                            u64::from(k),
+                            now_us(),
+                            *sent + 1,
+                            pad,
+                        )),
+                    };
                     socket
-                        .feed(Message::text(packet))
+                        .feed(packet)
                         .await
                         .map_err(|e| format!("sender write: {e}"))?;
                     *sent += 1;
@@ -354,6 +371,12 @@ async fn send_step(
         }
     }
     Ok(())
+}
+
+/// The room the sender names: as a JSON string literal, or as is for msgpack.
+enum Room {
+    Json(String),
+    Msgpack(String),
 }
 
 /// Members whose deliveries are counted together: all of them (`broadcast`), or those connected
@@ -575,12 +598,11 @@ impl<'a> Runner<'a> {
         sender_socket: ws::Ws,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (commands, command_rx) = mpsc::channel(1);
-        let sender_task = tokio::spawn(sender(
-            sender_socket,
-            command_rx,
-            ws::json_str(&opts.room),
-            pad(opts.payload),
-        ));
+        let room = match ctx.target.wire {
+            mp::Wire::Json => Room::Json(ws::json_str(&opts.room)),
+            mp::Wire::Msgpack => Room::Msgpack(opts.room.clone()),
+        };
+        let sender_task = tokio::spawn(sender(sender_socket, command_rx, room, pad(opts.payload)));
         let runner = Runner {
             ctx,
             opts,
@@ -991,7 +1013,7 @@ pub async fn open_members(
                 tasks.spawn(async move {
                     let setup = tokio::time::timeout(timeout, async {
                         let (mut socket, latency) = ws::open(&target, 0).await?;
-                        ws::join(&mut socket, &room).await?;
+                        ws::join(&mut socket, &room, target.wire).await?;
                         Ok::<_, String>((socket, latency))
                     })
                     .await;

@@ -19,7 +19,9 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{collect_setup, log, next_phase, stats::Stats, sys, ws, Ctx, Outcome, Phase, Target};
+use crate::{
+    collect_setup, log, mp, next_phase, stats::Stats, sys, ws, Ctx, Outcome, Phase, Target,
+};
 
 #[derive(Args, Clone, Debug)]
 pub struct Opts {
@@ -49,6 +51,8 @@ pub struct Shared {
     /// `["<payload>"]`: the ack is `43<id>` followed by this.
     pub ack_tail: Vec<u8>,
     pub rt_timeout: Duration,
+    /// The echoed string (the msgpack packets are built per id from it).
+    pub payload: String,
     /// First error, for the log.
     pub first_error: std::sync::Mutex<Option<String>>,
 }
@@ -126,6 +130,24 @@ pub fn classify(packet: &[u8], id: u64, ack_tail: &[u8]) -> Reply {
     Reply::Other
 }
 
+/// `classify` for a msgpack packet: the ack `{type: 3, data: ["<payload>"], nsp, id}`.
+pub fn classify_msgpack(packet: &[u8], id: u64, payload: &str) -> Reply {
+    if packet == mp::ack(&[payload], id).as_slice() {
+        return Reply::Ack;
+    }
+    match mp::decode(packet) {
+        Some(p) if p.kind == 3 && p.id == Some(id) => {
+            if p.data == Some(json!([payload])) {
+                Reply::Ack
+            } else {
+                Reply::BadPayload
+            }
+        }
+        Some(p) if p.kind == 2 || p.kind == 3 => Reply::Unexpected,
+        _ => Reply::Other,
+    }
+}
+
 /// Runs a closed-loop scenario: spawns the clients with bounded set-ups, starts them together,
 /// measures the window and builds the echo/polling figures.
 pub async fn run_closed_loop<F, Fut>(ctx: &Ctx, opts: &Opts, clients: usize, client: F) -> Outcome
@@ -140,6 +162,7 @@ where
         event_tail: format!("[\"echo\",\"{payload}\"]"),
         ack_tail: format!("[\"{payload}\"]").into_bytes(),
         rt_timeout: Duration::from_secs_f64(opts.rt_timeout),
+        payload: payload.clone(),
         first_error: std::sync::Mutex::new(None),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
@@ -317,9 +340,18 @@ async fn ws_client(i: usize, mut env: Env, permit: OwnedSemaphorePermit) {
     let mut id = 0u64;
     'rounds: while Instant::now() < end {
         id += 1;
-        let packet = format!("42{id}{}", shared.event_tail);
         let sent_at = Instant::now();
-        if let Err(e) = ws::send(&mut socket, &packet).await {
+        let sent = match env.target.wire {
+            mp::Wire::Json => {
+                let packet = format!("42{id}{}", shared.event_tail);
+                ws::send(&mut socket, &packet).await
+            }
+            mp::Wire::Msgpack => {
+                let packet = mp::event(&["echo", &shared.payload], Some(id));
+                ws::send_binary(&mut socket, packet).await
+            }
+        };
+        if let Err(e) = sent {
             shared.error(|| e);
             return;
         }
@@ -332,35 +364,41 @@ async fn ws_client(i: usize, mut env: Env, permit: OwnedSemaphorePermit) {
                     break 'rounds;
                 }
             };
-            match msg {
-                Some(Ok(Message::Text(text))) => {
-                    match classify(text.as_bytes(), id, &shared.ack_tail) {
-                        Reply::Ping => {
-                            if let Err(e) = ws::send(&mut socket, "3").await {
-                                shared.error(|| e);
-                                return;
-                            }
-                        }
-                        Reply::Ack => {
-                            shared.record_round_trip(i, sent_at, start, end);
-                            break;
-                        }
-                        Reply::BadPayload => {
-                            shared
-                                .error(|| format!("ack with another payload: {}", ws::clip(&text)));
-                            break;
-                        }
-                        Reply::Unexpected => {
-                            shared.error(|| format!("unexpected packet: {}", ws::clip(&text)))
-                        }
-                        Reply::Other => {}
-                    }
-                }
+            let msg = match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                     shared.error(|| "connection closed by server mid-run".into());
                     return;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(msg)) => msg,
+            };
+            let reply = match &msg {
+                Message::Text(text) => classify(text.as_bytes(), id, &shared.ack_tail),
+                Message::Binary(bytes) => classify_msgpack(bytes, id, &shared.payload),
+                _ => Reply::Other,
+            };
+            // The packet as text, for error messages only.
+            let show = || match &msg {
+                Message::Text(text) => ws::clip(text),
+                Message::Binary(bytes) => format!("{:?}", &bytes[..bytes.len().min(60)]),
+                _ => String::new(),
+            };
+            match reply {
+                Reply::Ping => {
+                    if let Err(e) = ws::send(&mut socket, "3").await {
+                        shared.error(|| e);
+                        return;
+                    }
+                }
+                Reply::Ack => {
+                    shared.record_round_trip(i, sent_at, start, end);
+                    break;
+                }
+                Reply::BadPayload => {
+                    shared.error(|| format!("ack with another payload: {}", show()));
+                    break;
+                }
+                Reply::Unexpected => shared.error(|| format!("unexpected packet: {}", show())),
+                Reply::Other => {}
             }
         }
     }
@@ -390,5 +428,21 @@ mod tests {
         ));
         assert!(matches!(classify(b"40", 7, tail), Reply::Other));
         assert_eq!(payload_string(40).len(), 40);
+        assert!(matches!(
+            classify_msgpack(&mp::ack(&["abc"], 7), 7, "abc"),
+            Reply::Ack
+        ));
+        assert!(matches!(
+            classify_msgpack(&mp::ack(&["abd"], 7), 7, "abc"),
+            Reply::BadPayload
+        ));
+        assert!(matches!(
+            classify_msgpack(&mp::ack(&["abc"], 8), 7, "abc"),
+            Reply::Unexpected
+        ));
+        assert!(matches!(
+            classify_msgpack(&mp::connect(), 7, "abc"),
+            Reply::Other
+        ));
     }
 }

@@ -16,6 +16,8 @@
 //!   --concurrency N           connection set-ups in flight at once     200
 //!   --handshake-timeout SECS  per client set-up                        10
 //!   --max-fail-pct PCT        set-up failures tolerated (% of clients) 1
+//!   --parser json|msgpack     Socket.IO wire format (msgpack: echo and broadcast only; one
+//!                             msgpack map {type, data, nsp, id} per binary message)  json
 //!
 //! connect   --clients 10000 [--hold SECS]
 //!     N WebSocket clients (TCP → upgrade → 0{..} → 40 → 40{..}), kept open answering
@@ -80,6 +82,7 @@ mod cluster;
 mod connect;
 mod echo;
 mod http;
+mod mp;
 mod poll;
 mod polling;
 mod stats;
@@ -126,6 +129,9 @@ pub struct Common {
     /// Set-up failures tolerated, percent of the clients.
     #[arg(long, default_value_t = 1.0)]
     max_fail_pct: f64,
+    /// Socket.IO wire format: json, or msgpack (socket.io-msgpack-parser; echo and broadcast).
+    #[arg(long, value_enum, default_value_t = mp::Wire::Json)]
+    parser: mp::Wire,
 }
 
 #[derive(Subcommand)]
@@ -179,6 +185,8 @@ pub struct Target {
     pub host: String,
     /// Endpoint path with leading and trailing slash.
     pub path: String,
+    /// The Socket.IO wire format (`--parser`).
+    pub wire: mp::Wire,
 }
 
 /// What every scenario needs.
@@ -329,7 +337,9 @@ pub fn ms(us: u64) -> f64 {
 }
 
 fn parse_target(common: &Common) -> Result<Target, String> {
-    parse_url("--url", &common.url, &common.path)
+    let mut target = parse_url("--url", &common.url, &common.path)?;
+    target.wire = common.parser;
+    Ok(target)
 }
 
 /// The target at `url` (option `what`), Engine.IO endpoint `path`.
@@ -371,6 +381,7 @@ fn parse_url(what: &str, url: &str, path: &str) -> Result<Target, String> {
         addr,
         host: with_port,
         path,
+        wire: mp::Wire::Json,
     })
 }
 
@@ -430,6 +441,12 @@ async fn run(cli: Cli) -> i32 {
     };
     if common.concurrency == 0 {
         return fail(2, "--concurrency must be at least 1".into());
+    }
+    if common.parser == mp::Wire::Msgpack && !matches!(name, "echo" | "broadcast") {
+        return fail(
+            2,
+            "--parser msgpack: only the echo and broadcast scenarios".into(),
+        );
     }
     let mut pids = vec![("--server-pid", common.server_pid)];
     // Node B of cluster-broadcast: its target, and the pids of B and Redis.

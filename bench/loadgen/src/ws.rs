@@ -11,7 +11,7 @@ use tokio_tungstenite::{
     WebSocketStream,
 };
 
-use crate::Target;
+use crate::{mp, Target};
 
 pub type Ws = WebSocketStream<TcpStream>;
 
@@ -57,6 +57,18 @@ pub async fn open(target: &Target, write_buffer: usize) -> Result<(Ws, Duration)
         .map_err(|e| format!("websocket upgrade: {e}"))?;
     let open = next_text(&mut ws).await?;
     parse_open(&open)?;
+    if target.wire == mp::Wire::Msgpack {
+        send_binary(&mut ws, mp::connect()).await?;
+        loop {
+            let packet = next_packet(&mut ws).await?;
+            match packet.kind {
+                0 => break,
+                4 => return Err(format!("namespace connect refused: {:?}", packet.data)),
+                _ => {}
+            }
+        }
+        return Ok((ws, start.elapsed()));
+    }
     send(&mut ws, "40").await?;
     loop {
         let packet = next_text(&mut ws).await?;
@@ -76,6 +88,28 @@ pub async fn send(ws: &mut Ws, text: &str) -> Result<(), String> {
     ws.send(Message::text(text))
         .await
         .map_err(|e| format!("websocket send: {e}"))
+}
+
+pub async fn send_binary(ws: &mut Ws, bytes: Vec<u8>) -> Result<(), String> {
+    ws.send(Message::binary(bytes))
+        .await
+        .map_err(|e| format!("websocket send: {e}"))
+}
+
+/// The next msgpack packet (binary message), answering pings; an error once the connection
+/// ends or on a binary message that is not a packet.
+pub async fn next_packet(ws: &mut Ws) -> Result<mp::Packet, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) if text.as_str() == "2" => send(ws, "3").await?,
+            Some(Ok(Message::Binary(bytes))) => {
+                return mp::decode(&bytes).ok_or_else(|| format!("bad msgpack packet {bytes:?}"))
+            }
+            Some(Ok(Message::Close(_))) | None => return Err("connection closed".into()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("websocket read: {e}")),
+        }
+    }
 }
 
 /// The next text message (other frames are skipped); an error once the connection ends.
@@ -100,7 +134,19 @@ pub async fn close(mut ws: Ws) {
 }
 
 /// Joins `room` with an ack (`42<id>["join","room"]` → `43<id>["room"]`), answering pings.
-pub async fn join(ws: &mut Ws, room: &str) -> Result<(), String> {
+pub async fn join(ws: &mut Ws, room: &str, wire: mp::Wire) -> Result<(), String> {
+    if wire == mp::Wire::Msgpack {
+        send_binary(ws, mp::event(&["join", room], Some(0))).await?;
+        loop {
+            let packet = next_packet(ws).await?;
+            if packet.kind == 3 && packet.id == Some(0) {
+                if packet.data == Some(serde_json::json!([room])) {
+                    return Ok(());
+                }
+                return Err(format!("unexpected join ack {:?}", packet.data));
+            }
+        }
+    }
     send(ws, &format!("420[\"join\",{}]", json_str(room))).await?;
     loop {
         let packet = next_text(ws).await?;

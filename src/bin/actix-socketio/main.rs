@@ -36,9 +36,22 @@ struct Args {
     /// comes back within two minutes with the same id, name, rooms and the messages missed).
     #[arg(long)]
     no_recovery: bool,
+    /// Wire format of Socket.IO packets: `json` (socket.io's default, the one the bundled page
+    /// speaks) or `msgpack` (for clients using socket.io-msgpack-parser).
+    #[arg(long, env = "PARSER", value_enum, default_value_t = ParserArg::Json)]
+    parser: ParserArg,
     /// Directory of the page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     static_dir: PathBuf,
+}
+
+/// The `--parser` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ParserArg {
+    /// socket.io's default JSON parser.
+    Json,
+    /// socket.io-msgpack-parser.
+    Msgpack,
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, nothing after.
@@ -72,6 +85,9 @@ fn config(args: &Args) -> Config {
     }
     if !args.no_recovery {
         config = config.connection_state_recovery(Recovery::default());
+    }
+    if args.parser == ParserArg::Msgpack {
+        config = config.parser(actix_socketio::Parser::MsgPack);
     }
     config
 }
