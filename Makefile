@@ -214,7 +214,7 @@ test-browser: $(SERVER_BUILD) chromium browser-deps
 
 # ---------------------------------------------------------------- Fuzzing
 
-FUZZ_TARGETS := engine_packet polling_payload socket_packet socket_binary
+FUZZ_TARGETS := engine_packet polling_payload socket_packet socket_binary socket_msgpack
 FUZZ_SECONDS ?= 15
 # The smoke run builds without AddressSanitizer: the decoders are safe Rust, panics and
 # debug-assertion failures are caught either way, and the ASan build of the dependency tree takes
