@@ -128,8 +128,8 @@
 //! 2. [`engine`]: Engine.IO v4 (codec, session actor, heartbeat, upgrade, polling and
 //!    WebSocket transports, the HTTP entry point). It hands decoded messages up through its
 //!    `SessionHandler` trait and knows nothing of Socket.IO.
-//! 3. [`socket`]: Socket.IO v5 (the parser seam and its JSON codec, namespaces, sockets, acks,
-//!    the RoomManager actor, broadcast operators, the cluster seam).
+//! 3. [`socket`]: Socket.IO v5 (the parser seam and its JSON and msgpack codecs, namespaces,
+//!    sockets, acks, the RoomManager actor, broadcast operators, the cluster seam).
 //! 4. [`adapter`]: cluster adapters (Redis).
 //! 5. The facade: [`SocketIo`], [`Server`].
 #![deny(missing_docs)]
