@@ -10,6 +10,7 @@ use crate::{
     config::Config,
     engine::{
         handler::{Echo, SessionHandler},
+        meter::Meter,
         registry::Engine,
         service,
     },
@@ -213,6 +214,13 @@ impl SocketIo {
     /// Number of open Engine.IO sessions (connected clients).
     pub fn session_count(&self) -> usize {
         self.engine.session_count()
+    }
+
+    /// The Engine.IO counters: sessions opened and closed (by reason), sessions on each
+    /// transport, refused handshakes, slow consumers, and packets and bytes in and out (those
+    /// two only while someone watches: [`Meter::watch`]).
+    pub fn meter(&self) -> &Meter {
+        &self.engine.meter
     }
 
     /// Counts of what the server holds right now: after every client has left, all are zero.

@@ -13,7 +13,7 @@ const LAYERS: [(&str, &[&str]); 5] = [
     ("engine", &["engine"]),
     ("socket", &["socket"]),
     ("adapter", &["adapter"]),
-    ("facade", &["io", "server", "lib"]),
+    ("facade", &["io", "server", "admin", "metrics", "lib"]),
 ];
 
 fn rank_of_module(name: &str) -> Option<usize> {

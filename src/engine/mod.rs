@@ -9,6 +9,7 @@ use base64::Engine as _;
 pub mod error;
 pub(crate) mod handler;
 pub(crate) mod info;
+pub mod meter;
 pub mod packet;
 pub(crate) mod registry;
 pub(crate) mod service;

@@ -15,6 +15,7 @@ use crate::{
     config::Config,
     engine::{
         handler::SessionHandler,
+        meter::{Meter, Refusal},
         session::{CloseSession, Session},
     },
     reason::DisconnectReason,
@@ -42,6 +43,8 @@ pub(crate) struct Engine<H: SessionHandler> {
     pub(crate) app: H::Shared,
     sessions: RwLock<HashMap<Arc<str>, SessionEntry<H>>>,
     open_sessions: AtomicUsize,
+    /// What operators and the admin UI read: sessions, refusals, packets and bytes.
+    pub(crate) meter: Arc<Meter>,
 }
 
 impl<H: SessionHandler> Engine<H> {
@@ -51,6 +54,7 @@ impl<H: SessionHandler> Engine<H> {
             app,
             sessions: RwLock::new(HashMap::new()),
             open_sessions: AtomicUsize::new(0),
+            meter: Arc::default(),
         }
     }
 
@@ -60,6 +64,7 @@ impl<H: SessionHandler> Engine<H> {
         if let Some(max) = self.config.max_connections {
             if previous >= max {
                 self.open_sessions.fetch_sub(1, Ordering::AcqRel);
+                self.meter.refused(Refusal::Full);
                 return false;
             }
         }

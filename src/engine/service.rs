@@ -17,6 +17,7 @@ use crate::{
         error::RequestError,
         handler::SessionHandler,
         info::{EngineInfo, Headers},
+        meter::{Meter, Refusal},
         registry::Engine,
         transport::{polling, websocket},
     },
@@ -30,7 +31,7 @@ pub(crate) fn register<H: SessionHandler>(cfg: &mut web::ServiceConfig, engine: 
     if !bare.is_empty() {
         paths.push(bare.to_owned());
     }
-    let cors = cors_middleware(&engine.config.cors);
+    let cors = cors_middleware(&engine.config.cors, engine.meter.clone());
     let handler = move |req: HttpRequest, body: web::Payload| {
         let engine = engine.clone();
         async move { entry(req, body, engine).await }
@@ -42,7 +43,7 @@ pub(crate) fn register<H: SessionHandler>(cfg: &mut web::ServiceConfig, engine: 
     );
 }
 
-fn cors_middleware(policy: &Cors) -> actix_cors::Cors {
+fn cors_middleware(policy: &Cors, meter: Arc<Meter>) -> actix_cors::Cors {
     let base = actix_cors::Cors::default()
         .allow_any_method()
         .allow_any_header()
@@ -50,16 +51,25 @@ fn cors_middleware(policy: &Cors) -> actix_cors::Cors {
     match policy {
         Cors::Any => base.allow_any_origin().send_wildcard(),
         Cors::Allow(origins) => {
-            let mut cors = base.supports_credentials();
-            for origin in origins {
-                cors = cors.allowed_origin(origin);
-            }
-            cors
+            let origins = origins.clone();
+            base.supports_credentials()
+                .allowed_origin_fn(move |origin, _| {
+                    let allowed = origins.iter().any(|o| o.as_bytes() == origin.as_bytes());
+                    counted(allowed, &meter)
+                })
         }
-        Cors::SameOrigin => base.allowed_origin_fn(|origin, head| {
-            same_origin(origin, head.headers().get(header::HOST))
+        Cors::SameOrigin => base.allowed_origin_fn(move |origin, head| {
+            let allowed = same_origin(origin, head.headers().get(header::HOST));
+            counted(allowed, &meter)
         }),
     }
+}
+
+fn counted(allowed: bool, meter: &Meter) -> bool {
+    if !allowed {
+        meter.refused(Refusal::Cors);
+    }
+    allowed
 }
 
 /// True when `origin` (`scheme://host[:port]`) names the host the request was sent to.
@@ -107,8 +117,26 @@ pub(crate) enum Route {
     },
 }
 
-/// Checks the Engine.IO query in the reference server's order, and the origin of WebSockets.
+/// Checks the Engine.IO query in the reference server's order, and the origin of WebSockets;
+/// a refusal is counted.
 pub(crate) fn route<H: SessionHandler>(
+    engine: &Engine<H>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Route, RequestError> {
+    let routed = check(engine, uri, headers, peer);
+    match &routed {
+        Err(RequestError::BadRequest(ORIGIN_REFUSED)) => engine.meter.refused(Refusal::Cors),
+        Err(_) => engine.meter.refused(Refusal::BadRequest),
+        Ok(_) => {}
+    }
+    routed
+}
+
+const ORIGIN_REFUSED: &str = "origin not allowed";
+
+fn check<H: SessionHandler>(
     engine: &Engine<H>,
     uri: &Uri,
     headers: &HeaderMap,
@@ -135,7 +163,7 @@ pub(crate) fn route<H: SessionHandler>(
     }
     if websocket && !origin_allowed(&engine.config.cors, headers) {
         log::warn!("websocket refused: origin not allowed");
-        return Err(RequestError::BadRequest("origin not allowed"));
+        return Err(RequestError::BadRequest(ORIGIN_REFUSED));
     }
     let info = |query| EngineInfo {
         query: Arc::new(query),

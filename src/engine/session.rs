@@ -125,6 +125,11 @@ impl<H: SessionHandler> Session<H> {
         })
     }
 
+    /// Whether the current transport is a WebSocket (else long-polling).
+    pub(crate) fn is_websocket(&self) -> bool {
+        matches!(self.transport, Transport::WebSocket(_))
+    }
+
     /// False once the session is closing or closed.
     pub(crate) fn is_open(&self) -> bool {
         self.state == State::Open
@@ -219,6 +224,7 @@ impl<H: SessionHandler> Session<H> {
             self.close_slow_consumer(ctx);
             return;
         }
+        self.engine.meter.frames_out(frames);
         match &self.transport {
             Transport::WebSocket(link) => link.send_frames(frames, write),
             Transport::Polling => {
@@ -258,6 +264,7 @@ impl<H: SessionHandler> Session<H> {
             "session {}: outbound buffer over its limit (slow consumer); closing",
             self.sid
         );
+        self.engine.meter.slow_consumer();
         if let Transport::WebSocket(link) = &self.transport {
             link.abort();
         }
@@ -296,8 +303,14 @@ impl<H: SessionHandler> Session<H> {
                 self.close(DisconnectReason::TransportError, ctx);
             }
             Packet::Pong(_) => self.on_pong(ctx),
-            Packet::Message(text) => H::on_message(self, text, ctx),
-            Packet::Binary(data) => H::on_binary(self, data, ctx),
+            Packet::Message(text) => {
+                self.engine.meter.packet_in(text.len() + 1);
+                H::on_message(self, text, ctx)
+            }
+            Packet::Binary(data) => {
+                self.engine.meter.packet_in(data.len());
+                H::on_binary(self, data, ctx)
+            }
             Packet::Upgrade | Packet::Noop => {}
         }
     }
@@ -353,6 +366,7 @@ impl<H: SessionHandler> Session<H> {
         }
         self.queued_bytes = 0;
         self.transport = Transport::WebSocket(link);
+        self.engine.meter.session_upgraded();
         H::on_upgraded(self);
         log::debug!("session {}: upgraded to websocket", self.sid);
         self.watch_backlog(ctx);
@@ -387,6 +401,9 @@ impl<H: SessionHandler> Session<H> {
         } else {
             log::warn!("session {} closed: {reason}", self.sid);
         }
+        self.engine
+            .meter
+            .session_closed(self.is_websocket(), reason);
         H::on_close(self, reason, ctx);
         self.drop_probe(ctx);
         if let Some(handle) = self.heartbeat.take() {
@@ -443,6 +460,7 @@ impl<H: SessionHandler> Actor for Session<H> {
                 Transport::WebSocket(_) => "websocket",
             }
         );
+        self.engine.meter.session_opened(self.is_websocket());
         self.schedule_ping(ctx);
         H::started(self, ctx);
     }
@@ -652,6 +670,7 @@ impl<H: SessionHandler> Session<H> {
                 sender: link.sender(),
                 max_bytes: self.engine.config.max_buffered_bytes,
                 max_frames: self.engine.config.max_buffered_packets,
+                meter: self.engine.meter.clone(),
             }),
             _ => None,
         }

@@ -165,6 +165,7 @@ impl SessionHandler for Connection {
     fn on_upgraded(session: &mut Session<Self>) {
         for socket in session.handler.sockets.values() {
             socket.set_direct_route(session.direct_route());
+            socket.upgraded();
         }
     }
 
@@ -294,6 +295,7 @@ impl Session<Connection> {
                 handshake,
                 ctx.address(),
                 Some(SocketRecovery::new(pid, true)),
+                (self.sid.clone(), self.is_websocket()),
             );
             socket.restore(claim.rooms.clone(), std::mem::take(&mut claim.data));
             pinned.hold(&socket);
@@ -336,7 +338,14 @@ impl Session<Connection> {
             return;
         };
         let recovery = pid.map(|pid| SocketRecovery::new(pid, false));
-        let socket = Socket::new(id, namespace.clone(), handshake, ctx.address(), recovery);
+        let socket = Socket::new(
+            id,
+            namespace.clone(),
+            handshake,
+            ctx.address(),
+            recovery,
+            (self.sid.clone(), self.is_websocket()),
+        );
         pinned.hold(&socket);
         let chain = namespace.middlewares();
         let joining = Joining {
@@ -481,6 +490,9 @@ impl Session<Connection> {
             .sockets
             .insert(namespace.name_arc().clone(), socket.clone());
         self.handler.joined_any = true;
+        if let Some(observer) = namespace.observer() {
+            observer.connected(&socket);
+        }
         let flow = namespace.connected(socket.clone());
         // Only now: what the connect handler emits goes through the mailbox, a write after the
         // CONNECT rather than in the same breath (as the reference server's `drain`-paced

@@ -10,6 +10,7 @@ pub mod handler;
 pub mod handshake;
 pub mod msgpack;
 pub mod namespace;
+pub(crate) mod observe;
 pub mod operator;
 pub mod packet;
 pub mod parser;

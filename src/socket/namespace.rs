@@ -19,6 +19,7 @@ use crate::socket::{
     cluster::{Adapter, ClusterError, ServerAck},
     error::EmitError,
     handler::{call, AdmissionBox, Flow, FlowBox, HandlerOutput, MiddlewareOutput},
+    observe::{Observer, ObserverSlot},
     operator::{BroadcastOperator, IntoRooms},
     packet::RESERVED_EVENTS,
     parser::Parser,
@@ -47,6 +48,9 @@ pub(crate) struct Hooks {
 
 impl Hooks {
     pub(crate) fn joined(&self, socket: &Socket, room: &str) {
+        if let Some(observer) = socket.namespace().observer() {
+            observer.joined(socket, room);
+        }
         let hooks = self.join.read().unwrap_or_else(|p| p.into_inner()).clone();
         for hook in hooks {
             if catch_unwind(AssertUnwindSafe(|| hook(socket, room))).is_err() {
@@ -56,6 +60,9 @@ impl Hooks {
     }
 
     pub(crate) fn left(&self, socket: &Socket, room: &str, reason: LeaveReason) {
+        if let Some(observer) = socket.namespace().observer() {
+            observer.left(socket, room);
+        }
         let hooks = self.leave.read().unwrap_or_else(|p| p.into_inner()).clone();
         for hook in hooks {
             if catch_unwind(AssertUnwindSafe(|| hook(socket, room, reason))).is_err() {
@@ -99,6 +106,7 @@ pub(crate) struct NamespaceInner {
     /// Sockets with an outgoing listener: while there is any, broadcasts carry their source.
     outgoing_watchers: AtomicUsize,
     state: Arc<AppState>,
+    observer: ObserverSlot,
     child: Option<Child>,
     manager: OnceLock<Addr<RoomManager>>,
     sockets: AtomicUsize,
@@ -130,6 +138,7 @@ impl Namespace {
             rooms: rooms_counter,
             recovery,
             state,
+            observer,
         } = settings;
         let (parser, max_rooms_per_socket, rooms_counter) =
             (*parser, *max_rooms_per_socket, rooms_counter.clone());
@@ -143,6 +152,7 @@ impl Namespace {
                 hooks: behaviour.hooks,
                 outgoing_watchers: AtomicUsize::new(0),
                 state: state.clone(),
+                observer: observer.clone(),
                 child: child.map(|(parent, params, registry)| Child {
                     parent,
                     params,
@@ -159,6 +169,11 @@ impl Namespace {
                     .map(|(config, heartbeat)| Arc::new(RecoveryStore::new(config, *heartbeat))),
             }),
         }
+    }
+
+    /// The server's observer, when it is instrumented.
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.inner.observer.get()
     }
 
     /// The namespace's name, e.g. `/admin`.

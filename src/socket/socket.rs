@@ -31,6 +31,7 @@ use crate::{
         handler::{call, panic_message, Flow, FlowBox, HandlerOutput},
         handshake::Handshake,
         namespace::Namespace,
+        observe::Change,
         operator::{BroadcastOperator, IntoRooms},
         packet::RESERVED_EVENTS,
         payload::Payload,
@@ -153,6 +154,10 @@ pub(crate) struct SocketInner {
     recovery: Option<Box<SocketRecovery>>,
     /// True once an outgoing listener is registered (and until the socket disconnects).
     watching: AtomicBool,
+    /// Whether its session's transport is a WebSocket now (else long-polling).
+    websocket: AtomicBool,
+    /// Its session's Engine.IO id.
+    client: Arc<str>,
 }
 
 /// A client's connection to one namespace.
@@ -180,6 +185,7 @@ impl Socket {
         handshake: Handshake,
         session: SessionAddr,
         recovery: Option<SocketRecovery>,
+        (client, websocket): (Arc<str>, bool),
     ) -> Self {
         let mut rooms = BTreeSet::new();
         rooms.insert(id.clone());
@@ -198,6 +204,8 @@ impl Socket {
                 in_flight: AtomicUsize::new(0),
                 recovery: recovery.map(Box::new),
                 watching: AtomicBool::new(false),
+                websocket: AtomicBool::new(websocket),
+                client,
             }),
         }
     }
@@ -396,6 +404,35 @@ impl Socket {
     /// Attaches data to this socket; visible through `fetch_sockets` too.
     pub fn set_data(&self, data: Value) {
         *lock(&self.inner.data) = data;
+        if self.connected() {
+            if let Some(observer) = self.inner.namespace.observer() {
+                observer.updated(self, Change::Data);
+            }
+        }
+    }
+
+    /// The transport its connection uses now: `"polling"` or `"websocket"` (socket.io's
+    /// `socket.conn.transport.name`).
+    pub fn transport(&self) -> &'static str {
+        if self.inner.websocket.load(Ordering::Acquire) {
+            "websocket"
+        } else {
+            "polling"
+        }
+    }
+
+    /// The Engine.IO session id of its connection, shared by its sockets in other namespaces
+    /// (socket.io's `socket.conn.id`).
+    pub fn client_id(&self) -> &str {
+        &self.inner.client
+    }
+
+    /// Its session moved to WebSocket (the session's call).
+    pub(crate) fn upgraded(&self) {
+        self.inner.websocket.store(true, Ordering::Release);
+        if let Some(observer) = self.inner.namespace.observer() {
+            observer.updated(self, Change::Transport);
+        }
     }
 
     /// Reads the attached data as `T`.
@@ -857,6 +894,9 @@ impl Socket {
     pub(crate) fn mark_disconnected(&self, reason: DisconnectReason) {
         if !self.inner.connected.swap(false, Ordering::AcqRel) {
             return;
+        }
+        if let Some(observer) = self.inner.namespace.observer() {
+            observer.disconnected(self, reason);
         }
         self.inner.namespace.unregister(self);
         // Saved after the RoomManager was told, so that a recovered socket's registration

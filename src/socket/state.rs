@@ -16,6 +16,7 @@ use crate::{
     socket::{
         cluster::Adapter,
         namespace::{DynNamespace, Namespace},
+        observe::{Observer, ObserverSlot},
         parser::Parser,
     },
 };
@@ -54,6 +55,8 @@ pub(crate) struct Settings {
     /// Connection state recovery and the heartbeat (ping interval + timeout), when on.
     pub(crate) recovery: Option<(Recovery, Duration)>,
     pub(crate) state: Arc<AppState>,
+    /// The admin instrumentation's observer, when the server is instrumented.
+    pub(crate) observer: ObserverSlot,
 }
 
 /// An application's test of a namespace name (and the CONNECT's auth).
@@ -183,6 +186,7 @@ impl ServerState {
                     .clone()
                     .map(|r| (r, config.ping_interval + config.ping_timeout)),
                 state: Arc::new(AppState::default()),
+                observer: ObserverSlot::default(),
             },
             registry: Arc::new(Registry::default()),
             dynamic: RwLock::new(Vec::new()),
@@ -190,6 +194,12 @@ impl ServerState {
             rooms,
             adapter: OnceLock::new(),
         }
+    }
+
+    /// Sets the observer every namespace tells of its sockets' lives; false if one was set.
+    #[allow(dead_code)] // until the admin instrumentation lands
+    pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) -> bool {
+        self.settings.observer.set(observer).is_ok()
     }
 
     /// The application's state.

@@ -29,6 +29,7 @@ use crate::engine::{
     error::RequestError,
     handler::SessionHandler,
     info::EngineInfo,
+    meter::Meter,
     packet::Frame,
     random_id,
     registry::Engine,
@@ -449,13 +450,20 @@ pub(crate) struct DirectRoute {
     pub(crate) sender: WsSender,
     pub(crate) max_bytes: usize,
     pub(crate) max_frames: usize,
+    /// The server's counters (packets and bytes out).
+    pub(crate) meter: Arc<Meter>,
 }
 
 impl DirectRoute {
     /// Queues a packet's frames; false when the backlog is over the limits.
     pub(crate) fn push(&self, frames: &[Frame], write: Write) -> bool {
-        self.sender
-            .push_within(frames, self.max_bytes, self.max_frames, write)
+        let pushed = self
+            .sender
+            .push_within(frames, self.max_bytes, self.max_frames, write);
+        if pushed {
+            self.meter.frames_out(frames);
+        }
+        pushed
     }
 }
 
