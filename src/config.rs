@@ -11,7 +11,8 @@ pub enum Cors {
     SameOrigin,
     /// Any origin (`*`), as the conformance suites and public APIs need.
     Any,
-    /// Exactly these origins, e.g. `https://example.com`.
+    /// These origins, e.g. `https://example.com`, and the server's own (a page it serves),
+    /// with credentials.
     Allow(Vec<String>),
 }
 

@@ -1,7 +1,10 @@
 //! The public facade: `SocketIo`, the handle applications hold (namespaces, configuration,
 //! stats, shutdown, the actix-web service), over one Engine.IO server running Socket.IO.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use actix_web::web::ServiceConfig;
 
@@ -19,6 +22,7 @@ use crate::{
         connection::Connection,
         handler::HandlerOutput,
         namespace::{DynNamespace, Namespace},
+        observe::Observer,
         socket::Socket,
         state::{Matcher, ServerState},
     },
@@ -69,6 +73,9 @@ pub struct SocketIo {
     engine: Arc<Engine<Connection>>,
 }
 
+/// What a [`SocketIo`] shares, for handles that must not keep the server alive.
+pub(crate) type EngineOf = Engine<Connection>;
+
 impl Default for SocketIo {
     fn default() -> Self {
         SocketIo::new(Config::default())
@@ -95,6 +102,31 @@ impl SocketIo {
 
     fn server_state(&self) -> &ServerState {
         &self.engine.app
+    }
+
+    /// A handle that does not keep the server alive (for closures the server itself holds).
+    pub(crate) fn downgrade(&self) -> Weak<EngineOf> {
+        Arc::downgrade(&self.engine)
+    }
+
+    /// The server behind a [`SocketIo::downgrade`] handle, while it lives.
+    pub(crate) fn upgrade(weak: &Weak<EngineOf>) -> Option<SocketIo> {
+        weak.upgrade().map(|engine| SocketIo { engine })
+    }
+
+    /// Sets the observer of every socket's life (once; false after).
+    pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) -> bool {
+        self.server_state().set_observer(observer)
+    }
+
+    /// Every namespace now: the declared ones and the live children of dynamic ones.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        self.server_state().namespaces()
+    }
+
+    /// The namespace of that name if it exists (unlike [`SocketIo::of`], which creates it).
+    pub fn existing_namespace(&self, name: &str) -> Option<Namespace> {
+        self.namespaces().into_iter().find(|ns| ns.name() == name)
     }
 
     /// Declares a namespace (creating it if needed) and sets its connect handler, sync or

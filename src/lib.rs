@@ -135,6 +135,7 @@
 #![deny(missing_docs)]
 
 pub mod adapter;
+pub mod admin;
 pub mod config;
 pub mod engine;
 mod io;

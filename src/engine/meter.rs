@@ -7,21 +7,20 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::{engine::packet::Frame, reason::DisconnectReason};
 
-/// Every disconnect reason, in the order of `Meter::closed`'s counts.
-pub const REASONS: [DisconnectReason; 9] = [
+/// The reasons a whole session closes for, in the order of `MeterReading::closed`.
+pub const REASONS: [DisconnectReason; 7] = [
     DisconnectReason::TransportClose,
     DisconnectReason::TransportError,
     DisconnectReason::PingTimeout,
     DisconnectReason::ParseError,
     DisconnectReason::ForcedClose,
     DisconnectReason::ForcedServerClose,
-    DisconnectReason::ClientNamespaceDisconnect,
-    DisconnectReason::ServerNamespaceDisconnect,
     DisconnectReason::ServerShuttingDown,
 ];
 
 fn reason_index(reason: DisconnectReason) -> usize {
-    REASONS.iter().position(|r| *r == reason).unwrap_or(0)
+    // Any other reason is a socket's, not a session's; counted as the server's close.
+    REASONS.iter().position(|r| *r == reason).unwrap_or(5)
 }
 
 /// Why a handshake was refused, as counted.

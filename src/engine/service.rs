@@ -53,8 +53,9 @@ fn cors_middleware(policy: &Cors, meter: Arc<Meter>) -> actix_cors::Cors {
         Cors::Allow(origins) => {
             let origins = origins.clone();
             base.supports_credentials()
-                .allowed_origin_fn(move |origin, _| {
-                    let allowed = origins.iter().any(|o| o.as_bytes() == origin.as_bytes());
+                .allowed_origin_fn(move |origin, head| {
+                    let allowed = origins.iter().any(|o| o.as_bytes() == origin.as_bytes())
+                        || same_origin(origin, head.headers().get(header::HOST));
                     counted(allowed, &meter)
                 })
         }
@@ -89,9 +90,12 @@ fn origin_allowed(policy: &Cors, headers: &HeaderMap) -> bool {
     };
     match policy {
         Cors::Any => true,
-        Cors::Allow(origins) => origin
-            .to_str()
-            .is_ok_and(|o| origins.iter().any(|allowed| allowed == o)),
+        Cors::Allow(origins) => {
+            origin
+                .to_str()
+                .is_ok_and(|o| origins.iter().any(|allowed| allowed == o))
+                || same_origin(origin, headers.get(header::HOST))
+        }
         Cors::SameOrigin => same_origin(origin, headers.get(header::HOST)),
     }
 }

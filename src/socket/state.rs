@@ -197,7 +197,6 @@ impl ServerState {
     }
 
     /// Sets the observer every namespace tells of its sockets' lives; false if one was set.
-    #[allow(dead_code)] // until the admin instrumentation lands
     pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) -> bool {
         self.settings.observer.set(observer).is_ok()
     }

@@ -6,7 +6,10 @@ mod chat;
 use std::{io::Write, path::PathBuf, time::Duration};
 
 use actix_files::{Files, NamedFile};
-use actix_socketio::{Config, Cors, Recovery, Server, SocketIo};
+use actix_socketio::{
+    admin::{self, AdminAuth, AdminOptions},
+    Config, Cors, Recovery, Server, SocketIo,
+};
 use actix_web::{web, App};
 use clap::Parser;
 
@@ -40,6 +43,14 @@ struct Args {
     /// speaks) or `msgpack` (for clients using socket.io-msgpack-parser).
     #[arg(long, env = "PARSER", value_enum, default_value_t = ParserArg::Json)]
     parser: ParserArg,
+    /// Open the Socket.IO Admin UI's namespace (/admin) with these credentials (`USER:PASSWORD`,
+    /// the password plain or as a bcrypt hash), and allow the hosted UI's origin
+    /// (https://admin.socket.io) with credentials.
+    #[arg(long, env = "ADMIN_AUTH")]
+    admin: Option<String>,
+    /// With --admin: the UI may watch but not act (no emit, join, leave or disconnect).
+    #[arg(long, requires = "admin")]
+    admin_readonly: bool,
     /// Directory of the page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     static_dir: PathBuf,
@@ -72,12 +83,16 @@ fn check_origin(origin: &str) -> Result<(), String> {
 }
 
 fn config(args: &Args) -> Config {
-    let cors = if args.cors_origins.iter().any(|o| o == "*") {
+    let mut origins = args.cors_origins.clone();
+    if args.admin.is_some() && !origins.iter().any(|o| o == "*") {
+        origins.push(HOSTED_ADMIN_UI.to_owned());
+    }
+    let cors = if origins.iter().any(|o| o == "*") {
         Cors::Any
-    } else if args.cors_origins.is_empty() {
+    } else if origins.is_empty() {
         Cors::SameOrigin
     } else {
-        Cors::Allow(args.cors_origins.clone())
+        Cors::Allow(origins)
     };
     let mut config = Config::default().with_cors(cors);
     if let Some(max) = args.max_connections {
@@ -122,6 +137,19 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(2);
     }
     chat::install(&io);
+    if let Some(credentials) = &args.admin {
+        let Some((user, password)) = credentials.split_once(':') else {
+            eprintln!("error: --admin: expected USER:PASSWORD");
+            std::process::exit(2);
+        };
+        let mut options = AdminOptions::new(AdminAuth::basic(user, password));
+        options.readonly = args.admin_readonly;
+        if let Err(err) = admin::instrument(&io, options) {
+            eprintln!("error: --admin: {err}");
+            std::process::exit(2);
+        }
+        log::info!("admin UI namespace /admin open (hosted UI: {HOSTED_ADMIN_UI})");
+    }
 
     let static_dir = args.static_dir.clone();
     let app_io = io.clone();
@@ -163,6 +191,9 @@ async fn main() -> std::io::Result<()> {
     });
     server.await
 }
+
+/// Where the official Admin UI is hosted.
+const HOSTED_ADMIN_UI: &str = "https://admin.socket.io";
 
 /// How long queued packets get to leave, and connections to close, on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
