@@ -45,6 +45,11 @@ pub struct Stats {
     pub recovery_packets: usize,
     /// Bytes of those packets (frames plus bookkeeping).
     pub recovery_bytes: usize,
+    /// Reconnections that recovered their socket, since the start (a total, not a holding).
+    pub recovery_hits: u64,
+    /// Reconnections that presented a private id with nothing to recover (unknown, expired,
+    /// or missed packets no longer stored), since the start (a total, not a holding).
+    pub recovery_misses: u64,
 }
 
 /// The Socket.IO server: declare namespaces and handlers on it, then mount it in an actix-web
@@ -255,7 +260,8 @@ impl SocketIo {
         &self.engine.meter
     }
 
-    /// Counts of what the server holds right now: after every client has left, all are zero.
+    /// Counts of what the server holds right now: after every client has left, all are zero
+    /// (but for the recovery hits and misses, which are totals since the start).
     pub fn stats(&self) -> Stats {
         let state = self.server_state();
         let mut recovery = (0, 0, 0);
@@ -267,6 +273,7 @@ impl SocketIo {
                 recovery.2 += counts.bytes;
             }
         }
+        let (hits, misses) = state.recovery_tally();
         Stats {
             sessions: self.session_count(),
             sockets: state.namespaces().iter().map(Namespace::socket_count).sum(),
@@ -277,6 +284,8 @@ impl SocketIo {
             recovery_sessions: recovery.0,
             recovery_packets: recovery.1,
             recovery_bytes: recovery.2,
+            recovery_hits: hits,
+            recovery_misses: misses,
         }
     }
 
