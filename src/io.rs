@@ -306,6 +306,39 @@ impl SocketIo {
     pub fn service(&self) -> impl FnOnce(&mut ServiceConfig) {
         mount(self.engine.clone())
     }
+
+    /// Registers `GET /metrics`, the server's counters in the Prometheus text format (see
+    /// [`metrics`](crate::metrics) for the families), on an actix-web app:
+    /// `App::new().configure(io.service()).configure(io.metrics_service())`.
+    ///
+    /// Each call turns per-packet counting on for good ([`Meter::watch`], never unwatched):
+    /// from then on every message in and out is counted, at the cost of two relaxed atomic
+    /// additions.
+    pub fn metrics_service(&self) -> impl FnOnce(&mut ServiceConfig) {
+        self.metrics_service_at(crate::metrics::DEFAULT_PATH)
+    }
+
+    /// [`SocketIo::metrics_service`] on another path (`"/internal/metrics"`; a leading slash
+    /// is added when missing).
+    pub fn metrics_service_at(&self, path: &str) -> impl FnOnce(&mut ServiceConfig) {
+        crate::metrics::mount(self.clone(), path)
+    }
+
+    /// Each namespace's name and connected sockets now (for the metrics).
+    pub(crate) fn namespace_socket_counts(&self) -> Vec<(String, usize)> {
+        let namespaces = self.server_state().namespaces();
+        namespaces
+            .iter()
+            .map(|ns| (ns.name().to_owned(), ns.socket_count()))
+            .collect()
+    }
+
+    /// The cluster adapter's `(requests, timeouts)`; `(0, 0)` without one.
+    pub(crate) fn cluster_request_counts(&self) -> (u64, u64) {
+        self.server_state()
+            .adapter()
+            .map_or((0, 0), |adapter| adapter.request_counts())
+    }
 }
 
 /// A plain Engine.IO endpoint that echoes every message (see [`SocketIo::engine_echo`]).

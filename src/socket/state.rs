@@ -305,6 +305,11 @@ impl ServerState {
         self.settings.recovery_tally.read()
     }
 
+    /// The cluster adapter, when one is set.
+    pub(crate) fn adapter(&self) -> Option<&Arc<dyn Adapter>> {
+        self.adapter.get()
+    }
+
     /// Every namespace now in the registry (declared ones and live dynamic children).
     pub(crate) fn namespaces(&self) -> Vec<Namespace> {
         self.registry
