@@ -551,3 +551,116 @@ async fn cluster_requests_that_get_no_answer_count_as_timeouts() {
     assert_eq!(after.one("socketio_cluster_request_timeouts_total"), 2.0);
     well_behaved_check(server.addr).await;
 }
+
+/// A redis-server of this machine's on a free loopback port, killed when dropped.
+#[cfg(feature = "redis")]
+struct LocalRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+#[cfg(feature = "redis")]
+impl LocalRedis {
+    /// `None` when there is no `redis-server` on the PATH.
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let redis = LocalRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(redis)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two nodes on a real Redis: answered requests count without timeouts, an unanswered one
+/// with. Skipped (with a note) where redis-server is not installed.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn cluster_requests_between_two_nodes_on_redis() {
+    use actix_socketio::{
+        adapter::{RedisAdapter, RedisAdapterConfig},
+        Payload,
+    };
+
+    let Some(redis) = LocalRedis::start() else {
+        eprintln!("skipped: no redis-server on the PATH");
+        return;
+    };
+    let adapter = |url: &str| {
+        let mut config = RedisAdapterConfig::new(url);
+        config.requests_timeout = Duration::from_secs(2);
+        RedisAdapter::with_config(config).expect("a redis:// URL")
+    };
+    let (first, second) = (adapter(&redis.url), adapter(&redis.url));
+    let a = start_with_routes(
+        Config::default(),
+        move |io| {
+            echo_setup(io);
+            io.set_adapter(first);
+        },
+        with_metrics,
+    );
+    let _b = start(Config::default(), move |io| {
+        echo_setup(io);
+        io.set_adapter(second);
+        io.of("/").on_server_side_emit("answer", |_, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(&42);
+            }
+        });
+        io.of("/").on_server_side_emit("silent", |_, _| {});
+    });
+    let ns = a.io.of("/");
+    let both = eventually(Duration::from_secs(5), || {
+        let ns = ns.clone();
+        async move { ns.server_count().await == Ok(2) }
+    })
+    .await;
+    assert!(both, "the two nodes see each other on Redis");
+
+    let before = scrape(a.addr).await;
+    let requests = before.one("socketio_cluster_requests_total");
+    assert!(requests >= 1.0, "the server counts above: {before:?}");
+    assert_eq!(before.one("socketio_cluster_request_timeouts_total"), 0.0);
+
+    ns.cluster_rooms()
+        .await
+        .expect("the other node lists its rooms");
+    let answers = ns
+        .server_side_emit_with_ack("answer", Payload::new(), Duration::from_secs(2))
+        .await;
+    assert_eq!(answers, Ok(vec![json!(42)]));
+    let silent = ns
+        .server_side_emit_with_ack("silent", Payload::new(), Duration::from_millis(200))
+        .await;
+    assert!(silent.is_err(), "{silent:?}");
+
+    let after = scrape(a.addr).await;
+    assert_eq!(after.one("socketio_cluster_requests_total"), requests + 3.0);
+    assert_eq!(after.one("socketio_cluster_request_timeouts_total"), 1.0);
+}
