@@ -45,6 +45,11 @@ pub struct Stats {
     pub recovery_packets: usize,
     /// Bytes of those packets (frames plus bookkeeping).
     pub recovery_bytes: usize,
+    /// Reconnections that recovered their socket, since the start (a total, not a holding).
+    pub recovery_hits: u64,
+    /// Reconnections that presented a private id with nothing to recover (unknown, expired,
+    /// or missed packets no longer stored), since the start (a total, not a holding).
+    pub recovery_misses: u64,
 }
 
 /// The Socket.IO server: declare namespaces and handlers on it, then mount it in an actix-web
@@ -255,7 +260,8 @@ impl SocketIo {
         &self.engine.meter
     }
 
-    /// Counts of what the server holds right now: after every client has left, all are zero.
+    /// Counts of what the server holds right now: after every client has left, all are zero
+    /// (but for the recovery hits and misses, which are totals since the start).
     pub fn stats(&self) -> Stats {
         let state = self.server_state();
         let mut recovery = (0, 0, 0);
@@ -267,6 +273,7 @@ impl SocketIo {
                 recovery.2 += counts.bytes;
             }
         }
+        let (hits, misses) = state.recovery_tally();
         Stats {
             sessions: self.session_count(),
             sockets: state.namespaces().iter().map(Namespace::socket_count).sum(),
@@ -277,6 +284,8 @@ impl SocketIo {
             recovery_sessions: recovery.0,
             recovery_packets: recovery.1,
             recovery_bytes: recovery.2,
+            recovery_hits: hits,
+            recovery_misses: misses,
         }
     }
 
@@ -296,6 +305,39 @@ impl SocketIo {
     /// `App::new().configure(io.service())`.
     pub fn service(&self) -> impl FnOnce(&mut ServiceConfig) {
         mount(self.engine.clone())
+    }
+
+    /// Registers `GET /metrics`, the server's counters in the Prometheus text format (see
+    /// [`metrics`](crate::metrics) for the families), on an actix-web app:
+    /// `App::new().configure(io.service()).configure(io.metrics_service())`.
+    ///
+    /// Each call turns per-packet counting on for good ([`Meter::watch`], never unwatched):
+    /// from then on every message in and out is counted, at the cost of two relaxed atomic
+    /// additions.
+    pub fn metrics_service(&self) -> impl FnOnce(&mut ServiceConfig) {
+        self.metrics_service_at(crate::metrics::DEFAULT_PATH)
+    }
+
+    /// [`SocketIo::metrics_service`] on another path (`"/internal/metrics"`; a leading slash
+    /// is added when missing).
+    pub fn metrics_service_at(&self, path: &str) -> impl FnOnce(&mut ServiceConfig) {
+        crate::metrics::mount(self.clone(), path)
+    }
+
+    /// Each namespace's name and connected sockets now (for the metrics).
+    pub(crate) fn namespace_socket_counts(&self) -> Vec<(String, usize)> {
+        let namespaces = self.server_state().namespaces();
+        namespaces
+            .iter()
+            .map(|ns| (ns.name().to_owned(), ns.socket_count()))
+            .collect()
+    }
+
+    /// The cluster adapter's `(requests, timeouts)`; `(0, 0)` without one.
+    pub(crate) fn cluster_request_counts(&self) -> (u64, u64) {
+        self.server_state()
+            .adapter()
+            .map_or((0, 0), |adapter| adapter.request_counts())
     }
 }
 

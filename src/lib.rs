@@ -131,7 +131,7 @@
 //! 3. [`socket`]: Socket.IO v5 (the parser seam and its JSON and msgpack codecs, namespaces,
 //!    sockets, acks, the RoomManager actor, broadcast operators, the cluster seam).
 //! 4. [`adapter`]: cluster adapters (Redis).
-//! 5. The facade: [`SocketIo`], [`Server`].
+//! 5. The facade: [`SocketIo`], [`Server`], [`metrics`] (`GET /metrics` for Prometheus).
 #![deny(missing_docs)]
 
 pub mod adapter;
@@ -139,6 +139,7 @@ pub mod admin;
 pub mod config;
 pub mod engine;
 mod io;
+pub mod metrics;
 pub mod reason;
 pub mod server;
 pub mod socket;

@@ -14,7 +14,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, RwLock, Weak},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, RwLock, Weak,
+    },
     time::{Duration, Instant},
 };
 
@@ -123,6 +126,10 @@ struct Inner {
     subscriptions: mpsc::UnboundedSender<String>,
     namespaces: RwLock<HashMap<String, Namespace>>,
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Reply>>>,
+    /// Requests that wait for answers (see `Adapter::request_counts`).
+    requests: AtomicU64,
+    /// Those whose answers (or Redis's count of nodes) did not all come before the deadline.
+    timeouts: AtomicU64,
 }
 
 impl RedisAdapter {
@@ -148,6 +155,8 @@ impl RedisAdapter {
             subscriptions,
             namespaces: RwLock::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -188,6 +197,18 @@ impl Inner {
         self.publish(channel, body.to_string().into_bytes());
     }
 
+    /// One more request that waits for answers.
+    fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One more request whose deadline passed first.
+    fn count_timeout(&self) {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The number of nodes on `nsp` (Redis's count of subscribers); a request of its own only
+    /// when the caller counts it, but its timeout is counted here.
     async fn server_count(&self, nsp: &str) -> Result<usize, ClusterError> {
         let (reply, rx) = oneshot::channel();
         let _ = self.commands.send(Command::NumSub {
@@ -198,9 +219,12 @@ impl Inner {
             Ok(Ok(Ok(count))) => Ok(count),
             Ok(Ok(Err(err))) => Err(ClusterError::Unavailable(err)),
             Ok(Err(_)) => Err(ClusterError::Unavailable("the Redis thread is gone".into())),
-            Err(_) => Err(ClusterError::Unavailable(
-                "no answer from Redis to PUBSUB NUMSUB".into(),
-            )),
+            Err(_) => {
+                self.count_timeout();
+                Err(ClusterError::Unavailable(
+                    "no answer from Redis to PUBSUB NUMSUB".into(),
+                ))
+            }
         }
     }
 
@@ -226,6 +250,7 @@ impl Inner {
         mut request: Value,
         mut take: impl FnMut(&Reply, &mut Vec<T>) -> bool,
     ) -> Result<Vec<T>, ClusterError> {
+        self.count_request();
         let others = self.server_count(nsp).await?.saturating_sub(1);
         let mut out = Vec::new();
         if others == 0 {
@@ -245,10 +270,11 @@ impl Inner {
                     }
                 }
                 Ok(None) | Err(_) => {
+                    self.count_timeout();
                     return Err(ClusterError::Timeout {
                         expected: others,
                         received,
-                    })
+                    });
                 }
             }
         }
@@ -385,6 +411,7 @@ impl Adapter for RedisAdapter {
         ]);
         let packet = wire::event_packet(namespace, event, payload);
         async move {
+            inner.count_request();
             let mut acks = RemoteAcks::default();
             let others = match inner.server_count(&nsp).await {
                 Ok(count) => count.saturating_sub(1),
@@ -428,6 +455,9 @@ impl Adapter for RedisAdapter {
                     }
                     _ => {}
                 }
+            }
+            if nodes < others || acks.answers.len() < expected {
+                inner.count_timeout();
             }
             while acks.answers.len() < expected {
                 acks.answers.push(Err(AckError::Timeout));
@@ -522,6 +552,7 @@ impl Adapter for RedisAdapter {
         let nsp = namespace.to_owned();
         let data = event_data(event, payload);
         async move {
+            inner.count_request();
             let others = inner.server_count(&nsp).await?.saturating_sub(1);
             let mut responses = Vec::new();
             if others == 0 {
@@ -542,10 +573,11 @@ impl Adapter for RedisAdapter {
                         responses.push(reply.body.get("data").cloned().unwrap_or(Value::Null));
                     }
                     Ok(None) | Err(_) => {
+                        inner.count_timeout();
                         return Err(ClusterError::Timeout {
                             expected: others,
                             received: responses.len(),
-                        })
+                        });
                     }
                 }
             }
@@ -574,7 +606,18 @@ impl Adapter for RedisAdapter {
     fn server_count(&self, namespace: &str) -> BoxFuture<'static, Result<usize, ClusterError>> {
         let inner = self.inner.clone();
         let nsp = namespace.to_owned();
-        async move { inner.server_count(&nsp).await }.boxed()
+        async move {
+            inner.count_request();
+            inner.server_count(&nsp).await
+        }
+        .boxed()
+    }
+
+    fn request_counts(&self) -> (u64, u64) {
+        (
+            self.inner.requests.load(Ordering::Relaxed),
+            self.inner.timeouts.load(Ordering::Relaxed),
+        )
     }
 }
 

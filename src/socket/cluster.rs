@@ -292,6 +292,13 @@ pub trait Adapter: Send + Sync + 'static {
     fn all_rooms(&self, namespace: &str) -> BoxFuture<'static, Result<Vec<String>, ClusterError>>;
     /// How many nodes serve this namespace, this one included.
     fn server_count(&self, namespace: &str) -> BoxFuture<'static, Result<usize, ClusterError>>;
+    /// `(requests, timeouts)` since the start, for metrics: the requests this node made that
+    /// wait for answers (socket fetches, room lists, server-side emits and broadcasts with
+    /// acks, server counts), and those of them whose answers did not all arrive before their
+    /// deadline. An adapter that does not count them keeps this default, `(0, 0)`.
+    fn request_counts(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// The answer a server-side handler gives to a node that asked with `server_side_emit_with_ack`.

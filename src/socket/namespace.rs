@@ -137,6 +137,7 @@ impl Namespace {
             max_rooms_per_socket,
             rooms: rooms_counter,
             recovery,
+            recovery_tally,
             state,
             observer,
         } = settings;
@@ -165,8 +166,13 @@ impl Namespace {
                 rooms_counter,
                 adapter: OnceLock::new(),
                 server_handlers: RwLock::new(HashMap::new()),
-                recovery: recovery
-                    .map(|(config, heartbeat)| Arc::new(RecoveryStore::new(config, *heartbeat))),
+                recovery: recovery.map(|(config, heartbeat)| {
+                    Arc::new(RecoveryStore::new(
+                        config,
+                        *heartbeat,
+                        recovery_tally.clone(),
+                    ))
+                }),
             }),
         }
     }

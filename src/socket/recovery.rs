@@ -131,6 +131,25 @@ pub(crate) struct RecoveryStore {
     /// Random per store (per server process): an offset from elsewhere never parses.
     epoch: String,
     inner: Mutex<Store>,
+    tally: Arc<RecoveryTally>,
+}
+
+/// How reconnections with a private id went, for the whole server: every namespace's store
+/// counts into the same tally (a dynamic namespace may come and go; its counts stay).
+#[derive(Debug, Default)]
+pub(crate) struct RecoveryTally {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl RecoveryTally {
+    /// (claims that recovered a socket, claims that found nothing to recover), since the start.
+    pub(crate) fn read(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// Counts for `SocketIo::stats`.
@@ -144,7 +163,8 @@ pub(crate) struct StoreCounts {
 impl RecoveryStore {
     /// `heartbeat` is the ping interval plus the ping timeout: how long a dead connection may
     /// go unnoticed, during which packets sent to it may be lost.
-    pub(crate) fn new(config: &Recovery, heartbeat: Duration) -> Self {
+    /// Its claims count into `tally`.
+    pub(crate) fn new(config: &Recovery, heartbeat: Duration, tally: Arc<RecoveryTally>) -> Self {
         let mut raw = [0u8; 4];
         // Without randomness the epoch is fixed; offsets still work within this process.
         let _ = getrandom::fill(&mut raw);
@@ -169,6 +189,7 @@ impl RecoveryStore {
                 live: HashSet::new(),
                 pending: Vec::new(),
             }),
+            tally,
         }
     }
 
@@ -310,7 +331,22 @@ impl RecoveryStore {
     /// Takes the saved state for `pid` if it can be recovered from the client's `offset`
     /// (`None` when the client never received a packet). The state is gone either way: a
     /// session is recovered once, and a failed attempt does not leave it for a second one.
+    /// The tally counts a hit (`Yes`) or a miss (`No`); `Live` is neither: the caller asks
+    /// again.
     pub(crate) fn claim(&self, pid: &str, offset: Option<&Value>) -> Claimed {
+        let claimed = self.try_claim(pid, offset);
+        let counter = match claimed {
+            Claimed::Yes(_) => Some(&self.tally.hits),
+            Claimed::No => Some(&self.tally.misses),
+            Claimed::Live => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        claimed
+    }
+
+    fn try_claim(&self, pid: &str, offset: Option<&Value>) -> Claimed {
         let mut store = self.lock();
         self.expire(&mut store, Instant::now());
         let Some(saved) = store.sessions.remove(pid) else {
@@ -510,7 +546,7 @@ mod tests {
         let config = Recovery::default()
             .max_disconnection_duration(max)
             .max_stored_bytes(max_bytes);
-        RecoveryStore::new(&config, Duration::from_millis(10))
+        RecoveryStore::new(&config, Duration::from_millis(10), Default::default())
     }
 
     fn to_room(room: &str) -> Selector {
@@ -656,6 +692,19 @@ mod tests {
         s.enliven(&other);
         s.gone("p2");
         assert!(matches!(s.claim("p2", None), Claimed::No));
+    }
+
+    #[test]
+    fn claims_count_hits_and_misses_but_not_live_pids() {
+        let s = store(1 << 20, Duration::from_secs(60));
+        saved(&s, "p1", "s1", &[]);
+        assert!(matches!(s.claim("p1", None), Claimed::Yes(_)));
+        assert!(matches!(s.claim("p1", None), Claimed::No));
+        assert!(matches!(s.claim("unknown", None), Claimed::No));
+        let live = SocketRecovery::new(Arc::from("p2"), false);
+        s.enliven(&live);
+        assert!(matches!(s.claim("p2", None), Claimed::Live));
+        assert_eq!(s.tally.read(), (1, 2));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::{
         namespace::{DynNamespace, Namespace},
         observe::{Observer, ObserverSlot},
         parser::Parser,
+        recovery::RecoveryTally,
     },
 };
 
@@ -54,6 +55,8 @@ pub(crate) struct Settings {
     pub(crate) rooms: Arc<AtomicUsize>,
     /// Connection state recovery and the heartbeat (ping interval + timeout), when on.
     pub(crate) recovery: Option<(Recovery, Duration)>,
+    /// Recovery hits and misses, all namespaces together.
+    pub(crate) recovery_tally: Arc<RecoveryTally>,
     pub(crate) state: Arc<AppState>,
     /// The admin instrumentation's observer, when the server is instrumented.
     pub(crate) observer: ObserverSlot,
@@ -185,6 +188,7 @@ impl ServerState {
                     .recovery
                     .clone()
                     .map(|r| (r, config.ping_interval + config.ping_timeout)),
+                recovery_tally: Arc::default(),
                 state: Arc::new(AppState::default()),
                 observer: ObserverSlot::default(),
             },
@@ -294,6 +298,16 @@ impl ServerState {
             ns.install_adapter(&adapter);
         }
         true
+    }
+
+    /// Recovery hits and misses since the start, all namespaces together.
+    pub(crate) fn recovery_tally(&self) -> (u64, u64) {
+        self.settings.recovery_tally.read()
+    }
+
+    /// The cluster adapter, when one is set.
+    pub(crate) fn adapter(&self) -> Option<&Arc<dyn Adapter>> {
+        self.adapter.get()
     }
 
     /// Every namespace now in the registry (declared ones and live dynamic children).

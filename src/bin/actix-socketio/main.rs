@@ -51,6 +51,10 @@ struct Args {
     /// With --admin: the UI may watch but not act (no emit, join, leave or disconnect).
     #[arg(long, requires = "admin")]
     admin_readonly: bool,
+    /// Serve the server's counters at `/metrics` in the Prometheus text format (this also
+    /// turns per-packet counting on).
+    #[arg(long, env = "METRICS", value_parser = clap::builder::BoolishValueParser::new())]
+    metrics: bool,
     /// Directory of the page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     static_dir: PathBuf,
@@ -152,6 +156,7 @@ async fn main() -> std::io::Result<()> {
     }
 
     let static_dir = args.static_dir.clone();
+    let metrics = args.metrics;
     let app_io = io.clone();
     // `Server` is actix-web's HttpServer with lean WebSockets: after the handshake they leave
     // the HTTP dispatcher (and its buffers) for the session.
@@ -167,6 +172,11 @@ async fn main() -> std::io::Result<()> {
                 }),
             )
             .configure(io.service())
+            .configure(|cfg| {
+                if metrics {
+                    io.metrics_service()(cfg);
+                }
+            })
             .service(Files::new("/", &static_dir).index_file("index.html"))
     })
     // Signals are ours: the sessions are told before the HTTP server stops. TCP_NODELAY is
@@ -176,6 +186,9 @@ async fn main() -> std::io::Result<()> {
     .bind((args.host.as_str(), args.port))?;
     for addr in server.addrs() {
         log::info!("chat demo on http://{addr}");
+        if metrics {
+            log::info!("metrics on http://{addr}/metrics");
+        }
         if args.port == 0 {
             println!("LISTENING {addr}");
         }
