@@ -186,6 +186,8 @@ test-cluster: cluster-tools cluster-deps cluster-servers
 	env -u CLUSTER_PAIRS -u CLUSTER_FAULT_PAIRS -u CLUSTER_NGINX \
 		CLUSTER_NODE="$(abspath $(CLUSTER_NODE))" DEMO_SERVER="$(abspath $(DEMO_SERVER))" NGINX="$(NGINX)" \
 		timeout --kill-after=10 $(CLUSTER_TIMEOUT) node --test $(CLUSTER_DIR)/*.test.mjs
+	# The Rust tests that need a real redis-server (ignored by a plain `cargo test`).
+	$(CARGO) test --test metrics -- --ignored --exact cluster_requests_between_two_nodes_on_redis
 
 # ---------------------------------------------------------------- Browser
 
