@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use actix::{Actor, Addr};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -26,8 +25,8 @@ use crate::socket::{
     payload::Payload,
     recovery::RecoveryStore,
     rooms::{
-        AllRooms, Broadcast, Fetch, Join, Leave, LeaveReason, Outbound, Register, Room,
-        RoomManager, Selector, Source, Unregister,
+        Broadcast, Join, Leave, LeaveReason, Outbound, Register, Room, Seed, Selector, Shards,
+        Source, Unregister,
     },
     socket::Socket,
     state::{AppState, Registry, Settings},
@@ -108,10 +107,9 @@ pub(crate) struct NamespaceInner {
     state: Arc<AppState>,
     observer: ObserverSlot,
     child: Option<Child>,
-    manager: OnceLock<Addr<RoomManager>>,
+    /// The RoomManagers (one per worker thread, see `Shards`).
+    shards: Shards,
     sockets: AtomicUsize,
-    max_rooms_per_socket: usize,
-    rooms_counter: Arc<AtomicUsize>,
     adapter: OnceLock<Arc<dyn Adapter>>,
     server_handlers: RwLock<HashMap<String, ServerHandler>>,
     /// Packets and dropped sockets' state kept for connection state recovery, when on.
@@ -141,12 +139,24 @@ impl Namespace {
             state,
             observer,
         } = settings;
-        let (parser, max_rooms_per_socket, rooms_counter) =
-            (*parser, *max_rooms_per_socket, rooms_counter.clone());
-        let recovery = recovery.as_ref();
+        let parser = *parser;
+        let name: Arc<str> = Arc::from(name);
+        let recovery = recovery.as_ref().map(|(config, heartbeat)| {
+            Arc::new(RecoveryStore::new(
+                config,
+                *heartbeat,
+                recovery_tally.clone(),
+            ))
+        });
+        let shards = Shards::new(Seed {
+            hooks: behaviour.hooks.clone(),
+            max_rooms: *max_rooms_per_socket,
+            room_count: rooms_counter.clone(),
+            recording: recovery.clone().map(|store| (store, parser, name.clone())),
+        });
         Namespace {
             inner: Arc::new(NamespaceInner {
-                name: Arc::from(name),
+                name,
                 parser,
                 on_connect: behaviour.on_connect,
                 middleware: behaviour.middleware,
@@ -160,19 +170,11 @@ impl Namespace {
                     pins: AtomicUsize::new(0),
                     registry,
                 }),
-                manager: OnceLock::new(),
+                shards,
                 sockets: AtomicUsize::new(0),
-                max_rooms_per_socket,
-                rooms_counter,
                 adapter: OnceLock::new(),
                 server_handlers: RwLock::new(HashMap::new()),
-                recovery: recovery.map(|(config, heartbeat)| {
-                    Arc::new(RecoveryStore::new(
-                        config,
-                        *heartbeat,
-                        recovery_tally.clone(),
-                    ))
-                }),
+                recovery,
             }),
         }
     }
@@ -201,26 +203,9 @@ impl Namespace {
         self.inner.recovery.as_ref()
     }
 
-    /// The RoomManager, started on the current arbiter the first time it is needed (a worker's,
-    /// since sockets register from their session actors). `None` outside any arbiter before the
-    /// first socket arrived: then there is nobody to reach anyway.
-    pub(crate) fn manager(&self) -> Option<&Addr<RoomManager>> {
-        if let Some(addr) = self.inner.manager.get() {
-            return Some(addr);
-        }
-        actix::Arbiter::try_current()?;
-        Some(self.inner.manager.get_or_init(|| {
-            RoomManager::new(
-                self.inner.hooks.clone(),
-                self.inner.max_rooms_per_socket,
-                self.inner.rooms_counter.clone(),
-                self.inner
-                    .recovery
-                    .clone()
-                    .map(|store| (store, self.inner.parser, self.inner.name.clone())),
-            )
-            .start()
-        }))
+    /// The namespace's RoomManagers.
+    pub(crate) fn shards(&self) -> &Shards {
+        &self.inner.shards
     }
 
     /// Sets the handler run for every socket that joins (after the middlewares accepted it).
@@ -413,7 +398,7 @@ impl Namespace {
     }
 
     pub(crate) fn max_rooms_per_socket(&self) -> usize {
-        self.inner.max_rooms_per_socket
+        self.inner.shards.max_rooms()
     }
 
     /// Number of sockets connected to this namespace.
@@ -458,13 +443,7 @@ impl Namespace {
 
     /// Every room with its member count, without the private per-socket rooms; sorted by name.
     pub async fn all_rooms(&self) -> Vec<(String, usize)> {
-        match self.manager() {
-            Some(manager) => manager
-                .send(AllRooms { private: false })
-                .await
-                .unwrap_or_default(),
-            None => Vec::new(),
-        }
+        self.inner.shards.all_rooms(false).await
     }
 
     /// Targets this node's sockets only, whatever adapter is installed (`io.local` in Node).
@@ -571,10 +550,11 @@ impl Namespace {
         if RESERVED_EVENTS.contains(&event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let Some(manager) = self.inner.manager.get() else {
+        // Nobody to deliver to before any socket connected here.
+        if self.inner.shards.all().is_empty() {
             return Ok(());
-        };
-        manager.do_send(Broadcast {
+        }
+        self.inner.shards.do_send_all(Broadcast {
             selector,
             source: self.broadcast_source(event, &payload),
             packet: self.outbound(event, payload, volatile),
@@ -599,40 +579,30 @@ impl Namespace {
     /// This node's selected sockets (for requests from other nodes).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn local_sockets(&self, selector: Selector) -> Vec<Socket> {
-        match self.inner.manager.get() {
-            Some(manager) => manager.send(Fetch { selector }).await.unwrap_or_default(),
-            None => Vec::new(),
-        }
+        self.inner.shards.fetch(selector).await
     }
 
     /// Every room of this node, private per-socket rooms included (what a Node.js node
     /// answers to "all rooms").
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn local_room_names(&self) -> Vec<String> {
-        match self.inner.manager.get() {
-            Some(manager) => manager
-                .send(AllRooms { private: true })
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(room, _)| room)
-                .collect(),
-            None => Vec::new(),
-        }
+        self.inner
+            .shards
+            .all_rooms(true)
+            .await
+            .into_iter()
+            .map(|(room, _)| room)
+            .collect()
     }
 
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn local_join(&self, selector: Selector, rooms: Vec<Room>) {
-        if let Some(manager) = self.inner.manager.get() {
-            manager.do_send(Join { selector, rooms });
-        }
+        self.inner.shards.do_send_all(Join { selector, rooms });
     }
 
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn local_leave(&self, selector: Selector, rooms: Vec<Room>) {
-        if let Some(manager) = self.inner.manager.get() {
-            manager.do_send(Leave { selector, rooms });
-        }
+        self.inner.shards.do_send_all(Leave { selector, rooms });
     }
 
     /// Runs the server-side handler for an event from another node (unknown events are
@@ -667,7 +637,7 @@ impl Namespace {
     /// Counts the socket in and gives it to the RoomManager.
     pub(crate) fn register(&self, socket: &Socket) {
         self.inner.sockets.fetch_add(1, Ordering::AcqRel);
-        if let Some(manager) = self.manager() {
+        if let Some(manager) = self.inner.shards.local() {
             manager.do_send(Register {
                 socket: socket.clone(),
             });
@@ -677,11 +647,10 @@ impl Namespace {
     /// Counts the socket out; the RoomManager removes it from every room.
     pub(crate) fn unregister(&self, socket: &Socket) {
         self.inner.sockets.fetch_sub(1, Ordering::AcqRel);
-        if let Some(manager) = self.manager() {
-            manager.do_send(Unregister {
-                socket: socket.clone(),
-            });
-        }
+        // Every shard: the one it registered with may not be this thread's.
+        self.inner.shards.do_send_all(Unregister {
+            socket: socket.clone(),
+        });
         self.unpin();
     }
 

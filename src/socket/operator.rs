@@ -12,7 +12,7 @@ use crate::socket::{
     namespace::Namespace,
     packet::RESERVED_EVENTS,
     payload::Payload,
-    rooms::{Broadcast, Fetch, Join, Leave, Room, Selector},
+    rooms::{Broadcast, Join, Leave, Room, Selector},
     socket::Socket,
 };
 
@@ -157,11 +157,12 @@ impl BroadcastOperator {
                 self.volatile,
             );
         }
-        let Some(manager) = self.ns.manager() else {
+        let shards = self.ns.shards();
+        if shards.all().is_empty() {
             return Ok(()); // no socket has ever connected
-        };
-        // Encoded once, shared by every recipient.
-        manager.do_send(Broadcast {
+        }
+        // Encoded once, shared by every recipient (and every shard).
+        shards.do_send_all(Broadcast {
             selector: self.selector.clone(),
             source: self.ns.broadcast_source(event, &payload),
             packet: self.ns.outbound(event, payload, self.volatile),
@@ -248,15 +249,7 @@ impl BroadcastOperator {
     /// Handles of the selected sockets on this node (with their ids, rooms and data); see
     /// [`BroadcastOperator::fetch_remote_sockets`] for the whole cluster.
     pub async fn fetch_sockets(&self) -> Vec<Socket> {
-        let Some(manager) = self.ns.manager() else {
-            return Vec::new();
-        };
-        manager
-            .send(Fetch {
-                selector: self.selector.clone(),
-            })
-            .await
-            .unwrap_or_default()
+        self.ns.shards().fetch(self.selector.clone()).await
     }
 
     /// Makes every selected socket (on every node, with an adapter) join these rooms.
@@ -266,12 +259,10 @@ impl BroadcastOperator {
             let names: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
             adapter.add_sockets(self.ns.name(), &self.selection(), &names);
         }
-        if let Some(manager) = self.ns.manager() {
-            manager.do_send(Join {
-                selector: self.selector.clone(),
-                rooms,
-            });
-        }
+        self.ns.shards().do_send_all(Join {
+            selector: self.selector.clone(),
+            rooms,
+        });
     }
 
     /// Makes every selected socket (on every node, with an adapter) leave these rooms.
@@ -281,12 +272,10 @@ impl BroadcastOperator {
             let names: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
             adapter.del_sockets(self.ns.name(), &self.selection(), &names);
         }
-        if let Some(manager) = self.ns.manager() {
-            manager.do_send(Leave {
-                selector: self.selector.clone(),
-                rooms,
-            });
-        }
+        self.ns.shards().do_send_all(Leave {
+            selector: self.selector.clone(),
+            rooms,
+        });
     }
 
     /// Disconnects every selected socket (on every node, with an adapter) from the namespace;

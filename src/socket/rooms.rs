@@ -5,7 +5,7 @@ use std::{
     collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex, RwLock,
     },
 };
 
@@ -54,7 +54,11 @@ struct Member {
     rooms: HashSet<Room>,
 }
 
-/// Room membership and broadcast routing for one namespace.
+/// With connection state recovery: the store, and how to encode a packet with its offset.
+pub(crate) type Recording = (Arc<RecoveryStore>, Parser, Arc<str>);
+
+/// Room membership and broadcast routing for one namespace's sockets on one worker thread (one
+/// shard of [`Shards`]), or for all of them (when connection state recovery is on).
 pub(crate) struct RoomManager {
     members: HashMap<Arc<str>, Member>,
     rooms: HashMap<Room, HashSet<Arc<str>>>,
@@ -63,24 +67,39 @@ pub(crate) struct RoomManager {
     max_rooms: usize,
     /// Non-empty rooms, shared with `SocketIo::stats`.
     room_count: Arc<AtomicUsize>,
-    /// With connection state recovery: the store, and how to encode a packet with its offset.
-    recording: Option<(Arc<RecoveryStore>, Parser, Arc<str>)>,
+    /// With several shards: which rooms some shard has members in (a room counts once).
+    tally: Option<Arc<RoomTally>>,
+    recording: Option<Recording>,
 }
 
 impl RoomManager {
-    pub(crate) fn new(
-        hooks: Arc<Hooks>,
-        max_rooms: usize,
-        room_count: Arc<AtomicUsize>,
-        recording: Option<(Arc<RecoveryStore>, Parser, Arc<str>)>,
-    ) -> Self {
+    fn new(seed: &Seed, tally: Option<Arc<RoomTally>>) -> Self {
         RoomManager {
             members: HashMap::new(),
             rooms: HashMap::new(),
-            hooks,
-            max_rooms,
-            room_count,
-            recording,
+            hooks: seed.hooks.clone(),
+            max_rooms: seed.max_rooms,
+            room_count: seed.room_count.clone(),
+            tally,
+            recording: seed.recording.clone(),
+        }
+    }
+
+    /// A room got its first member here. A socket's own room is only ever in its own shard
+    /// (unless another socket joins a room named like it: then it may count twice), so only
+    /// the others go through the tally.
+    fn room_opened(&self, room: &Room, private: bool) {
+        let tally = self.tally.as_ref().filter(|_| !private);
+        if tally.is_none_or(|tally| tally.opened(room)) {
+            self.room_count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// A room lost its last member here.
+    fn room_closed(&self, room: &Room, private: bool) {
+        let tally = self.tally.as_ref().filter(|_| !private);
+        if tally.is_none_or(|tally| tally.closed(room)) {
+            self.room_count.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -126,11 +145,15 @@ impl RoomManager {
             return false;
         }
         member.rooms.insert(room.clone());
-        let ids = self.rooms.entry(room).or_insert_with(|| {
-            self.room_count.fetch_add(1, Ordering::AcqRel);
-            HashSet::new()
-        });
-        ids.insert(id.clone());
+        match self.rooms.get_mut(&room) {
+            Some(ids) => {
+                ids.insert(id.clone());
+            }
+            None => {
+                self.room_opened(&room, room == *id);
+                self.rooms.insert(room, HashSet::from([id.clone()]));
+            }
+        }
         true
     }
 
@@ -145,7 +168,7 @@ impl RoomManager {
             ids.remove(id);
             if ids.is_empty() {
                 self.rooms.remove(room);
-                self.room_count.fetch_sub(1, Ordering::AcqRel);
+                self.room_closed(room, room == id);
             }
         }
         true
@@ -254,7 +277,7 @@ impl Handler<Register> for RoomManager {
 }
 
 /// A socket left the namespace: it leaves every room (leave hooks see `Disconnect`).
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub(crate) struct Unregister {
     pub(crate) socket: Socket,
@@ -277,7 +300,7 @@ impl Handler<Unregister> for RoomManager {
 }
 
 /// Sockets join rooms.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub(crate) struct Join {
     pub(crate) selector: Selector,
@@ -303,7 +326,7 @@ impl Handler<Join> for RoomManager {
 }
 
 /// Sockets leave rooms.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub(crate) struct Leave {
     pub(crate) selector: Selector,
@@ -329,6 +352,7 @@ impl Handler<Leave> for RoomManager {
 }
 
 /// A broadcast's packet.
+#[derive(Clone)]
 pub(crate) enum Outbound {
     /// Encoded once by the sender; shared by every recipient.
     Encoded(Arc<[Frame]>),
@@ -341,7 +365,7 @@ pub(crate) enum Outbound {
 pub(crate) type Source = Arc<(String, Payload)>;
 
 /// One packet for every selected socket: the frames are shared, never re-encoded.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub(crate) struct Broadcast {
     pub(crate) selector: Selector,
@@ -400,7 +424,7 @@ impl Handler<Broadcast> for RoomManager {
 }
 
 /// The selected sockets' handles.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Vec<Socket>")]
 pub(crate) struct Fetch {
     pub(crate) selector: Selector,
@@ -420,7 +444,7 @@ impl Handler<Fetch> for RoomManager {
 }
 
 /// Every room with its member count; private per-socket rooms only when asked for.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Vec<(String, usize)>")]
 pub(crate) struct AllRooms {
     pub(crate) private: bool,
@@ -438,5 +462,176 @@ impl Handler<AllRooms> for RoomManager {
             .collect();
         rooms.sort();
         MessageResult(rooms)
+    }
+}
+
+/// What a namespace's RoomManagers are made from.
+pub(crate) struct Seed {
+    pub(crate) hooks: Arc<Hooks>,
+    pub(crate) max_rooms: usize,
+    pub(crate) room_count: Arc<AtomicUsize>,
+    pub(crate) recording: Option<Recording>,
+}
+
+/// Rooms with members in some shard, and in how many: a room counts once in `stats().rooms`
+/// however many shards hold a part of it.
+#[derive(Default)]
+pub(crate) struct RoomTally {
+    shards: Mutex<HashMap<Room, u32>>,
+}
+
+impl RoomTally {
+    /// A shard opened `room`: true when no other shard had it.
+    fn opened(&self, room: &Room) -> bool {
+        let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        let count = shards.entry(room.clone()).or_insert(0);
+        *count += 1;
+        *count == 1
+    }
+
+    /// A shard closed `room`: true when no other shard has it any more.
+    fn closed(&self, room: &Room) -> bool {
+        let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        match shards.get_mut(room) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            Some(_) => {
+                shards.remove(room);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// One RoomManager and the worker thread it runs on.
+#[derive(Clone)]
+pub(crate) struct Shard {
+    thread: usize,
+    addr: Addr<RoomManager>,
+}
+
+/// A namespace's RoomManagers. Sharded (the default), each worker thread that has had a socket
+/// of the namespace runs one, which owns that thread's sockets: their rooms, and the delivery
+/// of broadcasts to them, so that a broadcast is one message per worker and every write to a
+/// member's connection happens on the member's own thread (no cross-thread wake per delivery).
+/// Membership changes and broadcasts go to every shard; each applies them to its own members,
+/// which is exact because a selector speaks of each socket's own rooms. With connection state
+/// recovery there is one RoomManager for the namespace: the offsets of recorded broadcasts are
+/// given by one owner, in one order.
+pub(crate) struct Shards {
+    list: RwLock<Arc<[Shard]>>,
+    sharded: bool,
+    seed: Seed,
+    tally: Arc<RoomTally>,
+}
+
+thread_local! {
+    static THREAD_MARK: u8 = const { 0 };
+}
+
+/// An address unique to the calling thread while it runs.
+fn this_thread() -> usize {
+    THREAD_MARK.with(|mark| mark as *const u8 as usize)
+}
+
+impl Shards {
+    pub(crate) fn new(seed: Seed) -> Shards {
+        Shards {
+            list: RwLock::new(Arc::from(Vec::new())),
+            sharded: seed.recording.is_none(),
+            seed,
+            tally: Arc::default(),
+        }
+    }
+
+    /// Most rooms per socket besides its own.
+    pub(crate) fn max_rooms(&self) -> usize {
+        self.seed.max_rooms
+    }
+
+    /// Every RoomManager started so far.
+    pub(crate) fn all(&self) -> Arc<[Shard]> {
+        self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The RoomManager for sockets of the calling thread, started on its arbiter the first
+    /// time (a worker's, since sockets register from their session actors). `None` outside any
+    /// arbiter when none fits yet.
+    pub(crate) fn local(&self) -> Option<Addr<RoomManager>> {
+        let here = this_thread();
+        let fits = |shard: &Shard| !self.sharded || shard.thread == here;
+        if let Some(shard) = self.all().iter().find(|s| fits(s)) {
+            return Some(shard.addr.clone());
+        }
+        actix::Arbiter::try_current()?;
+        let mut list = self.list.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(shard) = list.iter().find(|s| fits(s)) {
+            return Some(shard.addr.clone());
+        }
+        let tally = self.sharded.then(|| self.tally.clone());
+        let addr = RoomManager::new(&self.seed, tally).start();
+        let mut grown: Vec<Shard> = list.iter().cloned().collect();
+        grown.push(Shard {
+            thread: here,
+            addr: addr.clone(),
+        });
+        *list = grown.into();
+        Some(addr)
+    }
+
+    /// Sends a message to every shard.
+    pub(crate) fn do_send_all<M>(&self, msg: M)
+    where
+        M: Message<Result = ()> + Clone + Send + 'static,
+        RoomManager: Handler<M>,
+    {
+        let shards = self.all();
+        if let Some((last, rest)) = shards.split_last() {
+            for shard in rest {
+                shard.addr.do_send(msg.clone());
+            }
+            last.addr.do_send(msg);
+        }
+    }
+
+    /// Asks every shard, and collects the answers (a shard that has stopped answers nothing).
+    pub(crate) async fn ask_all<M, R>(&self, msg: M) -> Vec<R>
+    where
+        M: Message<Result = R> + Clone + Send + 'static,
+        R: Send + 'static,
+        RoomManager: Handler<M>,
+    {
+        let shards = self.all();
+        let answers =
+            futures_util::future::join_all(shards.iter().map(|shard| shard.addr.send(msg.clone())))
+                .await;
+        answers.into_iter().filter_map(Result::ok).collect()
+    }
+
+    /// The selected sockets of every shard.
+    pub(crate) async fn fetch(&self, selector: Selector) -> Vec<Socket> {
+        self.ask_all(Fetch { selector })
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Every room with its member count over all shards, sorted by name.
+    pub(crate) async fn all_rooms(&self, private: bool) -> Vec<(String, usize)> {
+        let mut parts = self.ask_all(AllRooms { private }).await;
+        if parts.len() == 1 {
+            return parts.pop().unwrap_or_default();
+        }
+        let mut merged: HashMap<String, usize> = HashMap::new();
+        for (room, count) in parts.into_iter().flatten() {
+            *merged.entry(room).or_insert(0) += count;
+        }
+        let mut rooms: Vec<(String, usize)> = merged.into_iter().collect();
+        rooms.sort();
+        rooms
     }
 }
