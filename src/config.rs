@@ -85,6 +85,14 @@ pub struct Config {
     /// How long a session's backlog may stay over `max_buffered_*` before the session is closed
     /// as a slow consumer (default 1 s); four times the limits closes it at once.
     pub slow_consumer_grace: Duration,
+    /// The latency bound of queued broadcasts (default 2 s; `None`: no bound). A broadcast that
+    /// waited longer than this inside the server before its delivery began (the server is
+    /// saturated: broadcasts arrive faster than it can fan them out) is dropped rather than
+    /// delivered late, and counted in [`crate::Stats::broadcasts_shed`]; so past saturation
+    /// the latency of what is delivered stays near the bound instead of growing with the
+    /// queue. A consumer that does not keep up is handled by `max_buffered_*` and
+    /// `slow_consumer_grace`, apart from the others.
+    pub max_queue_delay: Option<Duration>,
     /// Most rooms one socket may be in, its own private room not counted (default 1000);
     /// further joins are refused.
     pub max_rooms_per_socket: usize,
@@ -167,6 +175,7 @@ impl Default for Config {
             max_buffered_bytes: 8 * 1024 * 1024,
             max_buffered_packets: 4096,
             slow_consumer_grace: Duration::from_secs(1),
+            max_queue_delay: Some(Duration::from_secs(2)),
             max_rooms_per_socket: 1000,
             recovery: None,
             parser: Parser::Json,
@@ -238,6 +247,12 @@ impl Config {
     /// Sets how long a backlog may stay over the buffer limits.
     pub fn with_slow_consumer_grace(mut self, grace: Duration) -> Self {
         self.slow_consumer_grace = grace;
+        self
+    }
+
+    /// Sets the latency bound of queued broadcasts (`None`: none); see `max_queue_delay`.
+    pub fn with_max_queue_delay(mut self, bound: Option<Duration>) -> Self {
+        self.max_queue_delay = bound;
         self
     }
 

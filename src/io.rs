@@ -50,6 +50,9 @@ pub struct Stats {
     /// Reconnections that presented a private id with nothing to recover (unknown, expired,
     /// or missed packets no longer stored), since the start (a total, not a holding).
     pub recovery_misses: u64,
+    /// Broadcasts dropped because they waited longer than `Config::max_queue_delay` before
+    /// their delivery began, since the start (a total, not a holding).
+    pub broadcasts_shed: u64,
 }
 
 /// The Socket.IO server: declare namespaces and handlers on it, then mount it in an actix-web
@@ -286,6 +289,7 @@ impl SocketIo {
             recovery_bytes: recovery.2,
             recovery_hits: hits,
             recovery_misses: misses,
+            broadcasts_shed: state.broadcasts_shed(),
         }
     }
 

@@ -42,6 +42,7 @@
 //! | `socketio_pending_acks` | gauge | |
 //! | `socketio_recovery_sessions`, `socketio_recovery_packets`, `socketio_recovery_bytes` | gauge | |
 //! | `socketio_recovery_hits_total`, `socketio_recovery_misses_total` | counter | |
+//! | `socketio_broadcasts_shed_total` | counter | |
 //! | `socketio_cluster_requests_total`, `socketio_cluster_request_timeouts_total` | counter | |
 //!
 //! Packets and bytes are Engine.IO message packets (control packets such as pings are not
@@ -273,6 +274,12 @@ pub fn render(io: &SocketIo) -> String {
         stats.recovery_bytes,
     );
     x.single(
+        "socketio_broadcasts_shed_total",
+        Counter,
+        "Broadcasts dropped for waiting longer than max_queue_delay.",
+        stats.broadcasts_shed,
+    );
+    x.single(
         "socketio_recovery_hits_total",
         Counter,
         "Reconnections that recovered their socket.",
@@ -373,7 +380,7 @@ mod tests {
             .lines()
             .filter_map(|line| line.strip_prefix("# TYPE "))
             .collect();
-        assert_eq!(types.len(), 20, "{text}");
+        assert_eq!(types.len(), 21, "{text}");
         let mut names: Vec<&str> = types.iter().map(|t| t.split(' ').next().unwrap()).collect();
         names.sort();
         names.dedup();

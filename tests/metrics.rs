@@ -308,7 +308,7 @@ async fn metrics_follow_sessions_sockets_rooms_packets_and_refusals() {
     let addr = server.addr;
 
     let idle = scrape(addr).await;
-    assert_eq!(idle.types.len(), 20, "every family: {:?}", idle.types);
+    assert_eq!(idle.types.len(), 21, "every family: {:?}", idle.types);
     assert_eq!(
         idle.get("socketio_sessions", &[("transport", "websocket")]),
         0.0

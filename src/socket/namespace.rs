@@ -8,7 +8,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc, OnceLock, RwLock, Weak,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde::Serialize;
@@ -134,6 +134,8 @@ impl Namespace {
             parser,
             max_rooms_per_socket,
             rooms: rooms_counter,
+            max_queue_delay,
+            shed,
             recovery,
             recovery_tally,
             state,
@@ -152,6 +154,8 @@ impl Namespace {
             hooks: behaviour.hooks.clone(),
             max_rooms: *max_rooms_per_socket,
             room_count: rooms_counter.clone(),
+            max_queue_delay: *max_queue_delay,
+            shed: shed.clone(),
             recording: recovery.clone().map(|store| (store, parser, name.clone())),
         });
         Namespace {
@@ -555,6 +559,7 @@ impl Namespace {
             return Ok(());
         }
         self.inner.shards.do_send_all(Broadcast {
+            queued_at: Instant::now(),
             selector,
             source: self.broadcast_source(event, &payload),
             packet: self.outbound(event, payload, volatile),

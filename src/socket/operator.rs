@@ -1,7 +1,10 @@
 //! Broadcast operators in the spirit of socket.io's `to().except().emit()`: a selection of
 //! sockets in one namespace, resolved by its RoomManager; the packet is encoded once.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -163,6 +166,7 @@ impl BroadcastOperator {
         }
         // Encoded once, shared by every recipient (and every shard).
         shards.do_send_all(Broadcast {
+            queued_at: Instant::now(),
             selector: self.selector.clone(),
             source: self.ns.broadcast_source(event, &payload),
             packet: self.ns.outbound(event, payload, self.volatile),

@@ -4,12 +4,12 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, RwLock,
     },
 };
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -70,6 +70,10 @@ pub(crate) struct RoomManager {
     /// With several shards: which rooms some shard has members in (a room counts once).
     tally: Option<Arc<RoomTally>>,
     recording: Option<Recording>,
+    max_queue_delay: Option<Duration>,
+    shed: Arc<AtomicU64>,
+    /// When shedding was last logged (a warning a second at most).
+    shed_logged: Option<Instant>,
 }
 
 impl RoomManager {
@@ -82,6 +86,9 @@ impl RoomManager {
             room_count: seed.room_count.clone(),
             tally,
             recording: seed.recording.clone(),
+            max_queue_delay: seed.max_queue_delay,
+            shed: seed.shed.clone(),
+            shed_logged: None,
         }
     }
 
@@ -218,6 +225,32 @@ impl RoomManager {
                 }
             }
         }
+    }
+
+    /// Whether a broadcast queued at `queued_at` waited past the latency bound: then it is
+    /// counted and dropped (the server is saturated; delivering it late would make every later
+    /// one later still).
+    fn too_late(&mut self, queued_at: Instant) -> bool {
+        let Some(bound) = self.max_queue_delay else {
+            return false;
+        };
+        let waited = queued_at.elapsed();
+        if waited <= bound {
+            return false;
+        }
+        self.shed.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        if self
+            .shed_logged
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            self.shed_logged = Some(now);
+            log::warn!(
+                "broadcast dropped: it waited {waited:?} for delivery, over max_queue_delay \
+                 ({bound:?}); the server is saturated (Stats::broadcasts_shed counts them)"
+            );
+        }
+        true
     }
 
     fn is_private(&self, room: &Room) -> bool {
@@ -368,6 +401,8 @@ pub(crate) type Source = Arc<(String, Payload)>;
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub(crate) struct Broadcast {
+    /// When it was handed to the RoomManagers (for `max_queue_delay`).
+    pub(crate) queued_at: Instant,
     pub(crate) selector: Selector,
     pub(crate) packet: Outbound,
     pub(crate) volatile: bool,
@@ -379,6 +414,9 @@ impl Handler<Broadcast> for RoomManager {
     type Result = ();
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
+        if self.too_late(msg.queued_at) {
+            return;
+        }
         let volatile = msg.volatile;
         let source = msg.source;
         let notify = |socket: &Socket| {
@@ -470,6 +508,8 @@ pub(crate) struct Seed {
     pub(crate) hooks: Arc<Hooks>,
     pub(crate) max_rooms: usize,
     pub(crate) room_count: Arc<AtomicUsize>,
+    pub(crate) max_queue_delay: Option<Duration>,
+    pub(crate) shed: Arc<AtomicU64>,
     pub(crate) recording: Option<Recording>,
 }
 

@@ -5,7 +5,10 @@
 use std::{
     any::{Any, TypeId},
     collections::HashMap,
-    sync::{atomic::AtomicUsize, Arc, OnceLock, RwLock},
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, OnceLock, RwLock,
+    },
     time::Duration,
 };
 
@@ -53,6 +56,9 @@ pub(crate) struct Settings {
     pub(crate) max_rooms_per_socket: usize,
     /// Non-empty rooms across all namespaces (private per-socket rooms included).
     pub(crate) rooms: Arc<AtomicUsize>,
+    /// The latency bound of queued broadcasts, and how many it dropped (all namespaces).
+    pub(crate) max_queue_delay: Option<Duration>,
+    pub(crate) shed: Arc<AtomicU64>,
     /// Connection state recovery and the heartbeat (ping interval + timeout), when on.
     pub(crate) recovery: Option<(Recovery, Duration)>,
     /// Recovery hits and misses, all namespaces together.
@@ -184,6 +190,8 @@ impl ServerState {
                 parser,
                 max_rooms_per_socket: config.max_rooms_per_socket,
                 rooms: rooms.clone(),
+                max_queue_delay: config.max_queue_delay,
+                shed: Arc::default(),
                 recovery: config
                     .recovery
                     .clone()
@@ -301,6 +309,11 @@ impl ServerState {
     }
 
     /// Recovery hits and misses since the start, all namespaces together.
+    /// Broadcasts dropped for waiting longer than `max_queue_delay`, since the start.
+    pub(crate) fn broadcasts_shed(&self) -> u64 {
+        self.settings.shed.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn recovery_tally(&self) -> (u64, u64) {
         self.settings.recovery_tally.read()
     }
