@@ -50,12 +50,15 @@ pub(crate) type SessionAddr = Addr<Session<Connection>>;
 /// One session's Socket.IO state.
 pub(crate) struct Connection {
     /// The socket of each namespace joined.
-    sockets: HashMap<Arc<str>, Socket>,
+    sockets: SocketMap,
     decoder: Decoder,
     parser: Parser,
     acks: HashMap<u64, PendingAck>,
     next_ack_id: u64,
     joined_any: bool,
+    /// The connect timeout, cancelled by the first join so that an idle session keeps one
+    /// timer (its heartbeat) instead of two.
+    connect_timer: Option<SpawnHandle>,
     /// Namespaces whose CONNECT waits for an async middleware.
     joining: HashSet<Arc<str>>,
     /// Sockets whose async handler is running, with the events waiting for it.
@@ -131,12 +134,13 @@ impl SessionHandler for Connection {
 
     fn new(state: &ServerState) -> Self {
         Connection {
-            sockets: HashMap::new(),
+            sockets: SocketMap::default(),
             decoder: state.parser.decoder(),
             parser: state.parser,
             acks: HashMap::new(),
             next_ack_id: 0,
             joined_any: false,
+            connect_timer: None,
             joining: HashSet::new(),
             queues: HashMap::new(),
         }
@@ -144,12 +148,13 @@ impl SessionHandler for Connection {
 
     fn started(session: &mut Session<Self>, ctx: &mut Context<Session<Self>>) {
         let connect_timeout = session.engine.config.connect_timeout;
-        ctx.run_later(connect_timeout, |act, ctx| {
+        session.handler.connect_timer = Some(ctx.run_later(connect_timeout, |act, ctx| {
+            act.handler.connect_timer = None;
             if !act.handler.joined_any {
                 log::warn!("session {}: no namespace joined in time", act.sid);
                 act.close(DisconnectReason::ForcedClose, ctx);
             }
-        });
+        }));
     }
 
     fn on_message(session: &mut Session<Self>, text: &str, ctx: &mut Context<Session<Self>>) {
@@ -490,6 +495,9 @@ impl Session<Connection> {
             .sockets
             .insert(namespace.name_arc().clone(), socket.clone());
         self.handler.joined_any = true;
+        if let Some(timer) = self.handler.connect_timer.take() {
+            ctx.cancel_future(timer);
+        }
         if let Some(observer) = namespace.observer() {
             observer.connected(&socket);
         }
@@ -742,7 +750,7 @@ impl Session<Connection> {
         self.handler.decoder.reset();
         self.handler.queues.clear();
         self.fail_acks(None, ctx);
-        let sockets: Vec<Socket> = self.handler.sockets.drain().map(|(_, s)| s).collect();
+        let sockets: Vec<Socket> = self.handler.sockets.drain().collect();
         for socket in sockets {
             socket.set_direct_route(None);
             log::info!("socket {} disconnected: {reason}", socket.id());
@@ -877,5 +885,56 @@ struct HandledOnDrop(Socket);
 impl Drop for HandledOnDrop {
     fn drop(&mut self) {
         self.0.message_handled();
+    }
+}
+
+/// The sockets of one session by namespace: almost always one or two, so a short list searched
+/// in order costs less than a hash table (one small allocation, no buckets).
+#[derive(Default)]
+struct SocketMap {
+    entries: Vec<(Arc<str>, Socket)>,
+}
+
+impl SocketMap {
+    fn position(&self, nsp: &str) -> Option<usize> {
+        self.entries.iter().position(|(key, _)| &**key == nsp)
+    }
+
+    fn get(&self, nsp: &str) -> Option<&Socket> {
+        self.position(nsp).map(|i| &self.entries[i].1)
+    }
+
+    fn contains_key(&self, nsp: &str) -> bool {
+        self.position(nsp).is_some()
+    }
+
+    /// Adds or replaces the socket of `nsp`.
+    fn insert(&mut self, nsp: Arc<str>, socket: Socket) {
+        match self.position(&nsp) {
+            Some(i) => self.entries[i].1 = socket,
+            None => {
+                if self.entries.capacity() == 0 {
+                    self.entries.reserve_exact(1);
+                }
+                self.entries.push((nsp, socket));
+            }
+        }
+    }
+
+    fn remove(&mut self, nsp: &str) -> Option<Socket> {
+        let i = self.position(nsp)?;
+        Some(self.entries.swap_remove(i).1)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Socket> {
+        self.entries.iter().map(|(_, socket)| socket)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Socket)> {
+        self.entries.iter().map(|(nsp, socket)| (nsp, socket))
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Socket> + '_ {
+        self.entries.drain(..).map(|(_, socket)| socket)
     }
 }
