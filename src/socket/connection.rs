@@ -3,7 +3,7 @@
 //! rule break closes only this session, with the reason the reference server gives.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
@@ -53,16 +53,18 @@ pub(crate) struct Connection {
     sockets: SocketMap,
     decoder: Decoder,
     parser: Parser,
-    acks: HashMap<u64, PendingAck>,
+    // The maps below are empty for most sessions: a BTreeMap holds nothing until used and is
+    // half a HashMap's size inside the session actor's task.
+    acks: BTreeMap<u64, PendingAck>,
     next_ack_id: u64,
     joined_any: bool,
     /// The connect timeout, cancelled by the first join so that an idle session keeps one
     /// timer (its heartbeat) instead of two.
     connect_timer: Option<SpawnHandle>,
     /// Namespaces whose CONNECT waits for an async middleware.
-    joining: HashSet<Arc<str>>,
+    joining: BTreeSet<Arc<str>>,
     /// Sockets whose async handler is running, with the events waiting for it.
-    queues: HashMap<Arc<str>, EventQueue>,
+    queues: BTreeMap<Arc<str>, EventQueue>,
 }
 
 /// Events of one socket waiting for its running async handler.
@@ -137,12 +139,12 @@ impl SessionHandler for Connection {
             sockets: SocketMap::default(),
             decoder: state.parser.decoder(),
             parser: state.parser,
-            acks: HashMap::new(),
+            acks: BTreeMap::new(),
             next_ack_id: 0,
             joined_any: false,
             connect_timer: None,
-            joining: HashSet::new(),
-            queues: HashMap::new(),
+            joining: BTreeSet::new(),
+            queues: BTreeMap::new(),
         }
     }
 
