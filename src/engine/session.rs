@@ -55,7 +55,8 @@ pub struct Session<H: SessionHandler> {
     pub(crate) engine: Arc<Engine<H>>,
     pub(crate) info: EngineInfo,
     transport: Transport,
-    probe: Option<Probe>,
+    /// Boxed: a probe lives a moment, the session (inside its actor's task) for hours.
+    probe: Option<Box<Probe>>,
     queue: VecDeque<Frame>,
     queued_bytes: usize,
     pending_get: Option<oneshot::Sender<PollAnswer>>,
@@ -592,12 +593,12 @@ impl<H: SessionHandler> Handler<AttachProbe> for Session<H> {
                 act.drop_probe(ctx);
             }
         });
-        self.probe = Some(Probe {
+        self.probe = Some(Box::new(Probe {
             link: msg.link,
             probed: false,
             timer,
             noop: None,
-        });
+        }));
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! rule break closes only this session, with the reason the reference server gives.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
@@ -50,16 +50,21 @@ pub(crate) type SessionAddr = Addr<Session<Connection>>;
 /// One session's Socket.IO state.
 pub(crate) struct Connection {
     /// The socket of each namespace joined.
-    sockets: HashMap<Arc<str>, Socket>,
+    sockets: SocketMap,
     decoder: Decoder,
     parser: Parser,
-    acks: HashMap<u64, PendingAck>,
+    // The maps below are empty for most sessions: a BTreeMap holds nothing until used and is
+    // half a HashMap's size inside the session actor's task.
+    acks: BTreeMap<u64, PendingAck>,
     next_ack_id: u64,
     joined_any: bool,
+    /// The connect timeout, cancelled by the first join so that an idle session keeps one
+    /// timer (its heartbeat) instead of two.
+    connect_timer: Option<SpawnHandle>,
     /// Namespaces whose CONNECT waits for an async middleware.
-    joining: HashSet<Arc<str>>,
+    joining: BTreeSet<Arc<str>>,
     /// Sockets whose async handler is running, with the events waiting for it.
-    queues: HashMap<Arc<str>, EventQueue>,
+    queues: BTreeMap<Arc<str>, EventQueue>,
 }
 
 /// Events of one socket waiting for its running async handler.
@@ -131,25 +136,27 @@ impl SessionHandler for Connection {
 
     fn new(state: &ServerState) -> Self {
         Connection {
-            sockets: HashMap::new(),
+            sockets: SocketMap::default(),
             decoder: state.parser.decoder(),
             parser: state.parser,
-            acks: HashMap::new(),
+            acks: BTreeMap::new(),
             next_ack_id: 0,
             joined_any: false,
-            joining: HashSet::new(),
-            queues: HashMap::new(),
+            connect_timer: None,
+            joining: BTreeSet::new(),
+            queues: BTreeMap::new(),
         }
     }
 
     fn started(session: &mut Session<Self>, ctx: &mut Context<Session<Self>>) {
         let connect_timeout = session.engine.config.connect_timeout;
-        ctx.run_later(connect_timeout, |act, ctx| {
+        session.handler.connect_timer = Some(ctx.run_later(connect_timeout, |act, ctx| {
+            act.handler.connect_timer = None;
             if !act.handler.joined_any {
                 log::warn!("session {}: no namespace joined in time", act.sid);
                 act.close(DisconnectReason::ForcedClose, ctx);
             }
-        });
+        }));
     }
 
     fn on_message(session: &mut Session<Self>, text: &str, ctx: &mut Context<Session<Self>>) {
@@ -490,6 +497,9 @@ impl Session<Connection> {
             .sockets
             .insert(namespace.name_arc().clone(), socket.clone());
         self.handler.joined_any = true;
+        if let Some(timer) = self.handler.connect_timer.take() {
+            ctx.cancel_future(timer);
+        }
         if let Some(observer) = namespace.observer() {
             observer.connected(&socket);
         }
@@ -742,7 +752,7 @@ impl Session<Connection> {
         self.handler.decoder.reset();
         self.handler.queues.clear();
         self.fail_acks(None, ctx);
-        let sockets: Vec<Socket> = self.handler.sockets.drain().map(|(_, s)| s).collect();
+        let sockets: Vec<Socket> = self.handler.sockets.drain().collect();
         for socket in sockets {
             socket.set_direct_route(None);
             log::info!("socket {} disconnected: {reason}", socket.id());
@@ -877,5 +887,56 @@ struct HandledOnDrop(Socket);
 impl Drop for HandledOnDrop {
     fn drop(&mut self) {
         self.0.message_handled();
+    }
+}
+
+/// The sockets of one session by namespace: almost always one or two, so a short list searched
+/// in order costs less than a hash table (one small allocation, no buckets).
+#[derive(Default)]
+struct SocketMap {
+    entries: Vec<(Arc<str>, Socket)>,
+}
+
+impl SocketMap {
+    fn position(&self, nsp: &str) -> Option<usize> {
+        self.entries.iter().position(|(key, _)| &**key == nsp)
+    }
+
+    fn get(&self, nsp: &str) -> Option<&Socket> {
+        self.position(nsp).map(|i| &self.entries[i].1)
+    }
+
+    fn contains_key(&self, nsp: &str) -> bool {
+        self.position(nsp).is_some()
+    }
+
+    /// Adds or replaces the socket of `nsp`.
+    fn insert(&mut self, nsp: Arc<str>, socket: Socket) {
+        match self.position(&nsp) {
+            Some(i) => self.entries[i].1 = socket,
+            None => {
+                if self.entries.capacity() == 0 {
+                    self.entries.reserve_exact(1);
+                }
+                self.entries.push((nsp, socket));
+            }
+        }
+    }
+
+    fn remove(&mut self, nsp: &str) -> Option<Socket> {
+        let i = self.position(nsp)?;
+        Some(self.entries.swap_remove(i).1)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Socket> {
+        self.entries.iter().map(|(_, socket)| socket)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Socket)> {
+        self.entries.iter().map(|(nsp, socket)| (nsp, socket))
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Socket> + '_ {
+        self.entries.drain(..).map(|(_, socket)| socket)
     }
 }

@@ -107,7 +107,8 @@ pub(crate) struct Incoming {
 /// binary packet waits here for its attachments; with msgpack each binary message is a packet).
 pub(crate) struct Decoder {
     parser: Parser,
-    partial: Option<Incoming>,
+    /// Boxed: binary packets are rare, and the decoder lives inside every session actor.
+    partial: Option<Box<Incoming>>,
 }
 
 impl Decoder {
@@ -121,10 +122,10 @@ impl Decoder {
                 let packet = packet::decode(text)?;
                 if packet.attachments > 0 {
                     let attachments = Vec::with_capacity(packet.attachments);
-                    self.partial = Some(Incoming {
+                    self.partial = Some(Box::new(Incoming {
                         packet,
                         attachments,
-                    });
+                    }));
                     return Ok(None);
                 }
                 Ok(Some(Incoming {
@@ -148,7 +149,7 @@ impl Decoder {
                 if partial.attachments.len() < partial.packet.attachments {
                     return Ok(None);
                 }
-                Ok(self.partial.take())
+                Ok(self.partial.take().map(|partial| *partial))
             }
             Parser::MsgPack => {
                 let (packet, attachments) = msgpack::decode(&data)?;

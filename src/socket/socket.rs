@@ -2,7 +2,7 @@
 //! and disconnects. A `Socket` is a cheap handle; everything it does is a message to its session.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::HashMap,
     fmt::Display,
     future::Future,
     panic::{catch_unwind, AssertUnwindSafe},
@@ -140,7 +140,7 @@ pub(crate) struct SocketInner {
     handlers: Mutex<Handlers>,
     connected: AtomicBool,
     /// The rooms this socket is in, mirrored from the RoomManager for synchronous reads.
-    rooms: Mutex<BTreeSet<Room>>,
+    rooms: Mutex<RoomSet>,
     data: Mutex<Value>,
     /// Where the RoomManager may put broadcast frames without a message to the session (see
     /// `DirectRoute`): set by the session while its transport is a WebSocket, cleared when the
@@ -158,6 +158,53 @@ pub(crate) struct SocketInner {
     websocket: AtomicBool,
     /// Its session's Engine.IO id.
     client: Arc<str>,
+}
+
+/// A socket's rooms, sorted: a socket is in few rooms (its own, often one or two more), so a
+/// sorted list costs one small allocation where a `BTreeSet` allocates a node of eleven.
+#[derive(Default)]
+struct RoomSet {
+    rooms: Vec<Room>,
+}
+
+impl RoomSet {
+    fn find(&self, room: &str) -> Result<usize, usize> {
+        self.rooms.binary_search_by(|r| (**r).cmp(room))
+    }
+
+    fn contains(&self, room: &str) -> bool {
+        self.find(room).is_ok()
+    }
+
+    fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    fn insert(&mut self, room: Room) {
+        if let Err(at) = self.find(&room) {
+            if self.rooms.capacity() == self.rooms.len() {
+                // Grow by one or two at a time: most sockets stop at a room or two.
+                self.rooms.reserve_exact(self.rooms.len().clamp(1, 8));
+            }
+            self.rooms.insert(at, room);
+        }
+    }
+
+    fn remove(&mut self, room: &str) {
+        if let Ok(at) = self.find(room) {
+            self.rooms.remove(at);
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Room> {
+        self.rooms.iter()
+    }
+
+    fn extend(&mut self, rooms: impl IntoIterator<Item = Room>) {
+        for room in rooms {
+            self.insert(room);
+        }
+    }
 }
 
 /// A client's connection to one namespace.
@@ -187,7 +234,7 @@ impl Socket {
         recovery: Option<SocketRecovery>,
         (client, websocket): (Arc<str>, bool),
     ) -> Self {
-        let mut rooms = BTreeSet::new();
+        let mut rooms = RoomSet::default();
         rooms.insert(id.clone());
         Socket {
             inner: Arc::new(SocketInner {
