@@ -11,16 +11,16 @@
 // that ordinary runs leave the working tree clean.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { after, beforeEach, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
+
+import { startDemo, stopDemo } from "./lib/demo.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
@@ -33,7 +33,6 @@ const WRITE_DOC_SHOT = process.env.DOCS_SCREENSHOT === "1";
 
 const SUITE_TIMEOUT_MS = 90_000;
 const STEP_TIMEOUT_MS = 10_000;
-const LISTEN_TIMEOUT_MS = 15_000;
 // The demo sends server_stats every few seconds; the dashboard's counts come from them.
 const STATS_TIMEOUT_MS = 15_000;
 const DOC_SHOT_MAX_BYTES = 300 * 1024;
@@ -112,57 +111,6 @@ function stopUiServer(ui) {
     ui.server.close(() => resolve());
     ui.server.closeAllConnections();
   });
-}
-
-// ---------------------------------------------------------------------------- the demo server
-
-/** Starts the demo binary on an ephemeral port; resolves once it prints `LISTENING <addr>`. */
-function startServer(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SERVER, ["--port", "0", ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
-    });
-    const log = [];
-    const remember = (line) => {
-      log.push(line);
-      if (log.length > 200) log.shift();
-    };
-    let settled = false;
-    const fail = (message) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (child.exitCode === null) child.kill("SIGKILL");
-      reject(new Error(`${message}\n--- server output (last lines) ---\n${log.slice(-40).join("\n")}`));
-    };
-    const timer = setTimeout(() => fail(`no LISTENING line from ${SERVER} within ${LISTEN_TIMEOUT_MS} ms`), LISTEN_TIMEOUT_MS);
-
-    createInterface({ input: child.stderr }).on("line", remember);
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      remember(line);
-      const m = /^LISTENING (\S+)\s*$/.exec(line);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ child, origin: `http://${m[1]}`, log });
-      }
-    });
-    child.on("error", (err) => fail(`could not start ${SERVER}: ${err.message}`));
-    child.on("exit", (code, signal) => fail(`${SERVER} exited before listening (code ${code}, signal ${signal})`));
-  });
-}
-
-/** Stops the server by its PID: SIGTERM, then SIGKILL if it lingers. */
-async function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  process.kill(child.pid, "SIGTERM");
-  const timer = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
-  }, 3_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 // ---------------------------------------------------------------------------- page helpers
@@ -303,7 +251,7 @@ describe("the official Socket.IO Admin UI against the demo", { timeout: SUITE_TI
     // The UI's server first: its origin is one the demo must allow (with credentials: the UI's
     // client sets withCredentials).
     ui = await startUiServer(UI_DIST);
-    demo = await startServer(["--admin", `${USER}:${PASSWORD}`, "--cors-origin", ui.origin]);
+    demo = await startDemo(SERVER, ["--admin", `${USER}:${PASSWORD}`, "--cors-origin", ui.origin]);
     // Should this process die before `after` runs, do not leave the server behind.
     process.once("exit", () => {
       if (demo.child.exitCode === null && demo.child.signalCode === null) process.kill(demo.child.pid, "SIGKILL");
@@ -334,7 +282,7 @@ describe("the official Socket.IO Admin UI against the demo", { timeout: SUITE_TI
       if (browser) await browser.close();
     } finally {
       try {
-        await stopServer(demo?.child);
+        await stopDemo(demo?.child);
       } finally {
         await stopUiServer(ui);
       }

@@ -6,14 +6,14 @@
 // Screenshots land in tests/browser/screenshots/ (git-ignored).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { after, beforeEach, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
+
+import { startDemo, stopDemo } from "./lib/demo.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
@@ -23,7 +23,6 @@ const SHOTS = path.join(HERE, "screenshots");
 
 const SUITE_TIMEOUT_MS = 60_000;
 const STEP_TIMEOUT_MS = 10_000;
-const LISTEN_TIMEOUT_MS = 15_000;
 
 const XSS = "<img src=x onerror=window.__xss=1>";
 // The same attack within the 32-character nickname limit (XSS itself is 34 long, so the server
@@ -31,57 +30,6 @@ const XSS = "<img src=x onerror=window.__xss=1>";
 const XSS_NAME = "<img src=x onerror=__xss=1>";
 const DESKTOP = { width: 1000, height: 700 };
 const PHONE = { width: 390, height: 800 };
-
-// ---------------------------------------------------------------------------- the server
-
-/** Starts the demo binary on an ephemeral port; resolves once it prints `LISTENING <addr>`. */
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SERVER, ["--port", "0"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
-    });
-    const log = [];
-    const remember = (line) => {
-      log.push(line);
-      if (log.length > 200) log.shift();
-    };
-    let settled = false;
-    const fail = (message) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (child.exitCode === null) child.kill("SIGKILL");
-      reject(new Error(`${message}\n--- server output (last lines) ---\n${log.slice(-40).join("\n")}`));
-    };
-    const timer = setTimeout(() => fail(`no LISTENING line from ${SERVER} within ${LISTEN_TIMEOUT_MS} ms`), LISTEN_TIMEOUT_MS);
-
-    createInterface({ input: child.stderr }).on("line", remember);
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      remember(line);
-      const m = /^LISTENING (\S+)\s*$/.exec(line);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ child, url: `http://${m[1]}/`, log });
-      }
-    });
-    child.on("error", (err) => fail(`could not start ${SERVER}: ${err.message}`));
-    child.on("exit", (code, signal) => fail(`${SERVER} exited before listening (code ${code}, signal ${signal})`));
-  });
-}
-
-/** Stops the server by its PID: SIGTERM, then SIGKILL if it lingers. */
-async function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  process.kill(child.pid, "SIGTERM");
-  const timer = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
-  }, 3_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 // ---------------------------------------------------------------------------- page helpers
 
@@ -152,7 +100,7 @@ describe("chat demo in a real browser", { timeout: SUITE_TIMEOUT_MS }, () => {
     );
     assert.ok(existsSync(SERVER), `demo server binary not found: ${SERVER} (run cargo build, or set DEMO_SERVER)`);
     mkdirSync(SHOTS, { recursive: true });
-    server = await startServer();
+    server = await startDemo(SERVER);
     baseUrl = server.url;
     // Should this process die before `after` runs, do not leave the server behind.
     process.once("exit", () => {
@@ -183,7 +131,7 @@ describe("chat demo in a real browser", { timeout: SUITE_TIMEOUT_MS }, () => {
     try {
       if (browser) await browser.close();
     } finally {
-      await stopServer(server?.child);
+      await stopDemo(server?.child);
     }
   });
 
