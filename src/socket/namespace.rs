@@ -554,18 +554,25 @@ impl Namespace {
         if RESERVED_EVENTS.contains(&event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        // Nobody to deliver to before any socket connected here.
-        if self.inner.shards.all().is_empty() {
-            return Ok(());
-        }
-        self.inner.shards.do_send_all(Broadcast {
+        self.broadcast_here(selector, event, payload, volatile);
+        Ok(())
+    }
+
+    /// One packet, encoded once, for this node's selected sockets (every shard's).
+    pub(crate) fn broadcast_here(
+        &self,
+        selector: Selector,
+        event: &str,
+        payload: Payload,
+        volatile: bool,
+    ) {
+        self.inner.shards.broadcast(|| Broadcast {
             queued_at: Instant::now(),
             selector,
             source: self.broadcast_source(event, &payload),
             packet: self.outbound(event, payload, volatile),
             volatile,
         });
-        Ok(())
     }
 
     /// A broadcast's packet: encoded here, once, or (kept for recovery) by the RoomManager,

@@ -1,10 +1,7 @@
 //! Broadcast operators in the spirit of socket.io's `to().except().emit()`: a selection of
 //! sockets in one namespace, resolved by its RoomManager; the packet is encoded once.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -15,7 +12,7 @@ use crate::socket::{
     namespace::Namespace,
     packet::RESERVED_EVENTS,
     payload::Payload,
-    rooms::{Broadcast, Join, Leave, Room, Selector},
+    rooms::{Join, Leave, Room, Selector},
     socket::Socket,
 };
 
@@ -160,18 +157,8 @@ impl BroadcastOperator {
                 self.volatile,
             );
         }
-        let shards = self.ns.shards();
-        if shards.all().is_empty() {
-            return Ok(()); // no socket has ever connected
-        }
-        // Encoded once, shared by every recipient (and every shard).
-        shards.do_send_all(Broadcast {
-            queued_at: Instant::now(),
-            selector: self.selector.clone(),
-            source: self.ns.broadcast_source(event, &payload),
-            packet: self.ns.outbound(event, payload, self.volatile),
-            volatile: self.volatile,
-        });
+        self.ns
+            .broadcast_here(self.selector.clone(), event, payload, self.volatile);
         Ok(())
     }
 

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use crate::{
-    engine::{packet::Frame, transport::websocket::Write},
+    engine::{
+        packet::Frame,
+        transport::websocket::{thread_mark, Write},
+    },
     socket::{
         connection::Outgoing,
         namespace::Hooks,
@@ -568,15 +571,6 @@ pub(crate) struct Shards {
     tally: Arc<RoomTally>,
 }
 
-thread_local! {
-    static THREAD_MARK: u8 = const { 0 };
-}
-
-/// An address unique to the calling thread while it runs.
-fn this_thread() -> usize {
-    THREAD_MARK.with(|mark| mark as *const u8 as usize)
-}
-
 impl Shards {
     pub(crate) fn new(seed: Seed) -> Shards {
         Shards {
@@ -601,7 +595,7 @@ impl Shards {
     /// time (a worker's, since sockets register from their session actors). `None` outside any
     /// arbiter when none fits yet.
     pub(crate) fn local(&self) -> Option<Addr<RoomManager>> {
-        let here = this_thread();
+        let here = thread_mark();
         let fits = |shard: &Shard| !self.sharded || shard.thread == here;
         if let Some(shard) = self.all().iter().find(|s| fits(s)) {
             return Some(shard.addr.clone());
@@ -628,12 +622,15 @@ impl Shards {
         M: Message<Result = ()> + Clone + Send + 'static,
         RoomManager: Handler<M>,
     {
+        send_each(&self.all(), msg);
+    }
+
+    /// A broadcast to every shard, made (encoded) only when there is some shard to take it:
+    /// before any socket connected here there is nobody to deliver to.
+    pub(crate) fn broadcast(&self, make: impl FnOnce() -> Broadcast) {
         let shards = self.all();
-        if let Some((last, rest)) = shards.split_last() {
-            for shard in rest {
-                shard.addr.do_send(msg.clone());
-            }
-            last.addr.do_send(msg);
+        if !shards.is_empty() {
+            send_each(&shards, make());
         }
     }
 
@@ -673,5 +670,19 @@ impl Shards {
         let mut rooms: Vec<(String, usize)> = merged.into_iter().collect();
         rooms.sort();
         rooms
+    }
+}
+
+/// `msg` to each of `shards` (cloned for all but the last).
+fn send_each<M>(shards: &[Shard], msg: M)
+where
+    M: Message<Result = ()> + Clone + Send + 'static,
+    RoomManager: Handler<M>,
+{
+    if let Some((last, rest)) = shards.split_last() {
+        for shard in rest {
+            shard.addr.do_send(msg.clone());
+        }
+        last.addr.do_send(msg);
     }
 }
