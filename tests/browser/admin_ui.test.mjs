@@ -18,13 +18,11 @@ import path from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
-
+import { CHROMIUM, launchChromium } from "./lib/chromium.mjs";
 import { startDemo, stopDemo } from "./lib/demo.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
-const CHROMIUM = "/usr/bin/chromium";
 const SERVER = path.resolve(process.env.DEMO_SERVER || path.join(REPO, "target", "debug", "actix-socketio"));
 const UI_DIST = path.join(HERE, "node_modules", "@socket.io", "admin-ui", "ui", "dist");
 const SHOTS = path.join(HERE, "screenshots");
@@ -252,23 +250,7 @@ describe("the official Socket.IO Admin UI against the demo", { timeout: SUITE_TI
     // client sets withCredentials).
     ui = await startUiServer(UI_DIST);
     demo = await startDemo(SERVER, ["--admin", `${USER}:${PASSWORD}`, "--cors-origin", ui.origin]);
-    // Should this process die before `after` runs, do not leave the server behind.
-    process.once("exit", () => {
-      if (demo.child.exitCode === null && demo.child.signalCode === null) process.kill(demo.child.pid, "SIGKILL");
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   beforeEach(() => {

@@ -11,13 +11,11 @@ import path from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
-
+import { CHROMIUM, launchChromium } from "./lib/chromium.mjs";
 import { startDemo, stopDemo } from "./lib/demo.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
-const CHROMIUM = "/usr/bin/chromium";
 const SERVER = path.resolve(process.env.DEMO_SERVER || path.join(REPO, "target", "debug", "actix-socketio"));
 const SHOTS = path.join(HERE, "screenshots");
 
@@ -102,23 +100,7 @@ describe("chat demo in a real browser", { timeout: SUITE_TIMEOUT_MS }, () => {
     mkdirSync(SHOTS, { recursive: true });
     server = await startDemo(SERVER);
     baseUrl = server.url;
-    // Should this process die before `after` runs, do not leave the server behind.
-    process.once("exit", () => {
-      if (server.child.exitCode === null && server.child.signalCode === null) process.kill(server.child.pid, "SIGKILL");
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   beforeEach(() => {

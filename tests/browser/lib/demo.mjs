@@ -37,6 +37,10 @@ export function startDemo(binary, args = [], { listenTimeoutMs = 15_000 } = {}) 
       if (m && !settled) {
         settled = true;
         clearTimeout(timer);
+        // Should this process die before the test stops it, do not leave the server behind.
+        process.once("exit", () => {
+          if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
+        });
         const origin = `http://${m[1]}`;
         resolve({ child, origin, url: `${origin}/`, log });
       }
