@@ -5,8 +5,13 @@
 //! life, with the dispatcher's read and write buffers (8 KiB each) and a channel to actix-ws.
 //! `Server` serves the same app with the same settings, but hands `Upgrade: websocket` requests
 //! to the Socket.IO endpoint before the app sees them: after the `101` the session reads and
-//! writes the TCP stream itself, holding no buffer while the client is quiet. Everything else
-//! (long-polling, the app's own routes, static files) goes through the app as usual.
+//! writes the TCP stream itself, holding no buffer while the client is quiet. Long-polling
+//! requests without an `Origin` header (clients other than browsers, and a browser's same-origin
+//! GETs) go to the endpoint before the app too, with the headers the endpoint's CORS middleware
+//! would have added: no router, middleware or `HttpRequest` on the hot path. Everything else
+//! (polling with `Origin`, preflights, the app's own routes, static files) goes through the app
+//! as usual; app middleware therefore does not see the requests the endpoint takes directly,
+//! as it does not see WebSockets.
 //!
 //! What it cannot do: other upgrade requests (an app's own WebSocket routes, `h2c`) get
 //! `404 Not Found` — keep `HttpServer` for an app that serves its own WebSockets.
@@ -14,11 +19,16 @@
 use std::{fmt, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use actix_codec::Framed;
-use actix_http::{body::MessageBody, h1, HttpService, Protocol, Request, Response};
+use actix_http::{
+    body::{EitherBody, MessageBody},
+    h1, HttpService, Protocol, Request, Response,
+};
 use actix_service::{
-    fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
+    apply_fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
+    ServiceFactoryExt,
 };
 use actix_web::dev::AppConfig;
+use futures_util::{future::Either, FutureExt, TryFutureExt};
 use tokio::net::TcpStream;
 
 use crate::{
@@ -184,9 +194,22 @@ impl<F> Server<F> {
             self.builder
                 .listen(format!("actix-socketio-{addr}"), listener, move || {
                     let endpoints = endpoints.clone();
+                    let lean = endpoints.clone();
                     let upgrade = fn_service(
                         move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
                             raw::accept(endpoints.clone(), req, framed)
+                        },
+                    );
+                    let app = apply_fn_factory(
+                        map_config(factory(), |_: ()| AppConfig::default()),
+                        move |req: Request, app: &S::Service| match raw::lean_polling(&lean, req) {
+                            Ok(polling) => Either::Left(
+                                polling
+                                    .map(|res| Ok(res.map_body(|_, body| EitherBody::right(body)))),
+                            ),
+                            Err(req) => Either::Right(app.call(req).map_ok(|res| {
+                                res.into().map_body(|_, body| EitherBody::left(body))
+                            })),
                         },
                     );
                     let http = HttpService::<TcpStream, _, _>::build()
@@ -195,7 +218,7 @@ impl<F> Server<F> {
                         .client_disconnect_timeout(disconnect_timeout)
                         .local_addr(addr)
                         .upgrade(upgrade)
-                        .finish(map_config(factory(), |_| AppConfig::default()));
+                        .finish(app);
                     fn_service(|io: TcpStream| async move {
                         // Realtime frames are small: each goes out at once, not after Nagle's wait.
                         let _ = io.set_nodelay(true);

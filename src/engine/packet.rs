@@ -49,10 +49,17 @@ impl Frame {
         Frame::Text(s.into())
     }
 
+    /// A message packet made of `text` itself (the `4` goes in front, in place: no copy into a
+    /// second buffer when `text` has a byte to spare).
+    pub fn message_owned(mut text: String) -> Frame {
+        text.insert(0, '4');
+        Frame::Text(text.into())
+    }
+
     /// One Socket.IO packet as frames: its text as a message packet, then its attachments.
-    pub fn packet(text: &str, attachments: Vec<Bytes>) -> Vec<Frame> {
+    pub fn packet(text: String, attachments: Vec<Bytes>) -> Vec<Frame> {
         let mut frames = Vec::with_capacity(1 + attachments.len());
-        frames.push(Frame::message(text));
+        frames.push(Frame::message_owned(text));
         frames.extend(attachments.into_iter().map(Frame::Binary));
         frames
     }
@@ -120,15 +127,33 @@ pub fn decode_text(text: &str) -> Result<Packet<'_>, ParseError> {
 
 /// Decodes a polling body: packets separated by `\x1e`, binary ones as `b` + base64.
 pub fn decode_payload(body: &str) -> Result<Vec<Packet<'_>>, ParseError> {
-    body.split(SEPARATOR)
-        .map(|record| match record.strip_prefix('b') {
-            Some(encoded) => base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map(|raw| Packet::Binary(Bytes::from(raw)))
-                .map_err(|_| ParseError::Base64),
-            None => decode_text(record),
-        })
-        .collect()
+    body.split(SEPARATOR).map(decode_record).collect()
+}
+
+/// Decodes one record of a polling body.
+pub fn decode_record(record: &str) -> Result<Packet<'_>, ParseError> {
+    match record.strip_prefix('b') {
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map(|raw| Packet::Binary(Bytes::from(raw)))
+            .map_err(|_| ParseError::Base64),
+        None => decode_text(record),
+    }
+}
+
+/// Encodes frames as one polling body, as bytes: a lone text frame is the body as it is
+/// (shared, not copied).
+pub fn payload_bytes<'a, I>(frames: I) -> Bytes
+where
+    I: IntoIterator<Item = &'a Frame>,
+    I::IntoIter: Clone,
+{
+    let frames = frames.into_iter();
+    let mut first_two = frames.clone();
+    match (first_two.next(), first_two.next()) {
+        (Some(Frame::Text(text)), None) => text.clone().into_bytes(),
+        _ => Bytes::from(encode_payload(frames)),
+    }
 }
 
 /// Encodes frames as one polling body.
@@ -207,6 +232,9 @@ mod tests {
         ];
         assert_eq!(encode_payload(&frames), "4hello\x1ebAQIDBA==\x1e2");
         assert_eq!(encode_payload(&[]), "");
+        assert_eq!(payload_bytes(&frames), encode_payload(&frames).as_bytes());
+        assert_eq!(payload_bytes(&frames[..1]), "4hello".as_bytes());
+        assert_eq!(payload_bytes(&frames[1..2]), "bAQIDBA==".as_bytes());
     }
 
     #[test]

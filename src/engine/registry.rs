@@ -99,6 +99,34 @@ impl<H: SessionHandler> Engine<H> {
     }
 
     /// The actor of an open session.
+    /// Hands `msg` to a running session, without cloning its address (a clone allocates);
+    /// false when there is none.
+    pub(crate) fn tell<M>(&self, sid: &str, msg: M) -> bool
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        Session<H>: actix::Handler<M>,
+        <Session<H> as actix::Actor>::Context: actix::dev::ToEnvelope<Session<H>, M>,
+    {
+        let sessions = self.sessions.read().unwrap_or_else(|p| p.into_inner());
+        match sessions.get(sid) {
+            Some(entry) if entry.addr.connected() => {
+                entry.addr.do_send(msg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The "POST in progress" flag of a session.
+    pub(crate) fn posting(&self, sid: &str) -> Option<Arc<AtomicBool>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sid)
+            .map(|entry| entry.posting.clone())
+    }
+
     pub(crate) fn session(&self, sid: &str) -> Option<SessionEntry<H>> {
         self.sessions
             .read()

@@ -1,7 +1,7 @@
 //! The HTTP entry point: validates the Engine.IO query in the reference server's order, applies
 //! the origin policy, and hands the request to the polling or WebSocket transport.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::SystemTime};
+use std::{borrow::Cow, collections::HashMap, net::SocketAddr, sync::Arc, time::SystemTime};
 
 use actix_web::{
     http::{
@@ -26,21 +26,25 @@ use crate::{
 /// Registers the endpoint on an app; called by `SocketIo::service`.
 pub(crate) fn register<H: SessionHandler>(cfg: &mut web::ServiceConfig, engine: Arc<Engine<H>>) {
     let path = engine.config.path.clone();
-    let mut paths = vec![path.clone()];
-    let bare = path.trim_end_matches('/');
-    if !bare.is_empty() {
-        paths.push(bare.to_owned());
+    let bare = path.trim_end_matches('/').to_owned();
+    // One resource per path: a resource with two paths would match them with a regex set.
+    let mut paths = vec![path];
+    if !bare.is_empty() && bare != paths[0] {
+        paths.push(bare);
     }
-    let cors = cors_middleware(&engine.config.cors, engine.meter.clone());
-    let handler = move |req: HttpRequest, body: web::Payload| {
+    for path in paths {
         let engine = engine.clone();
-        async move { entry(req, body, engine).await }
-    };
-    cfg.service(
-        web::resource(paths)
-            .wrap(cors)
-            .route(web::route().to(handler)),
-    );
+        let cors = cors_middleware(&engine.config.cors, engine.meter.clone());
+        let handler = move |req: HttpRequest, body: web::Payload| {
+            let engine = engine.clone();
+            async move { entry(req, body, engine).await }
+        };
+        cfg.service(
+            web::resource(path)
+                .wrap(cors)
+                .route(web::route().to(handler)),
+        );
+    }
 }
 
 fn cors_middleware(policy: &Cors, meter: Arc<Meter>) -> actix_cors::Cors {
@@ -64,6 +68,23 @@ fn cors_middleware(policy: &Cors, meter: Arc<Meter>) -> actix_cors::Cors {
             counted(allowed, &meter)
         }),
     }
+}
+
+/// The headers the CORS middleware adds to a response to a request without `Origin`, for the
+/// responses that `Server` writes without it.
+pub(crate) fn cors_headers(policy: &Cors, headers: &mut HeaderMap) {
+    if matches!(policy, Cors::Allow(_)) {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        ),
+    );
 }
 
 fn counted(allowed: bool, meter: &Meter) -> bool {
@@ -146,19 +167,15 @@ fn check<H: SessionHandler>(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Result<Route, RequestError> {
-    let Ok(query) =
-        web::Query::<HashMap<String, String>>::from_query(uri.query().unwrap_or_default())
-    else {
-        return Err(RequestError::BadRequest("malformed query string"));
-    };
-    let query = query.into_inner();
-    let websocket = match query.get("transport").map(String::as_str) {
+    let raw_query = uri.query().unwrap_or_default();
+    let query = EngineQuery::scan(raw_query);
+    let websocket = match query.transport.as_deref() {
         Some("polling") => false,
         Some("websocket") => true,
         _ => return Err(RequestError::UnknownTransport),
     };
-    let eio_is_4 = query.get("EIO").map(String::as_str) == Some("4");
-    let sid = query.get("sid").cloned();
+    let eio_is_4 = query.eio.as_deref() == Some("4");
+    let sid = query.sid.map(Cow::into_owned);
     if sid.is_none() && !eio_is_4 {
         return Err(RequestError::UnsupportedProtocolVersion);
     }
@@ -169,21 +186,52 @@ fn check<H: SessionHandler>(
         log::warn!("websocket refused: origin not allowed");
         return Err(RequestError::BadRequest(ORIGIN_REFUSED));
     }
-    let info = |query| EngineInfo {
-        query: Arc::new(query),
+    // Only a request that opens a session keeps its whole query (for the handshake object).
+    let info = || EngineInfo {
+        query: Arc::new(query_map(raw_query)),
         headers: Arc::new(Headers::from(headers)),
         address: peer,
         time: SystemTime::now(),
         url: uri.to_string().into(),
     };
     Ok(match (websocket, sid) {
-        (false, None) => Route::PollingHandshake(info(query)),
+        (false, None) => Route::PollingHandshake(info()),
         (false, Some(sid)) => Route::Polling(sid),
-        (true, sid) => Route::WebSocket {
-            sid,
-            info: info(query),
-        },
+        (true, sid) => Route::WebSocket { sid, info: info() },
     })
+}
+
+/// The three parameters Engine.IO routes on, from one pass over the query string; as in a map
+/// of the query, a repeated key keeps its last value.
+#[derive(Debug, Default, PartialEq)]
+struct EngineQuery<'a> {
+    transport: Option<Cow<'a, str>>,
+    eio: Option<Cow<'a, str>>,
+    sid: Option<Cow<'a, str>>,
+}
+
+impl<'a> EngineQuery<'a> {
+    /// Borrows from `query` what needs no decoding.
+    fn scan(query: &'a str) -> Self {
+        let mut found = EngineQuery::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match key.as_ref() {
+                "transport" => &mut found.transport,
+                "EIO" => &mut found.eio,
+                "sid" => &mut found.sid,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        found
+    }
+}
+
+/// Every query parameter, decoded (`+` as space, percent escapes), the last of a repeated key.
+fn query_map(query: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 async fn entry<H: SessionHandler>(
@@ -204,8 +252,10 @@ async fn entry<H: SessionHandler>(
         }
     };
     match route {
-        Route::PollingHandshake(info) => polling::handshake(&req, engine, info),
-        Route::Polling(sid) => polling::request(req, body, engine, &sid).await,
+        Route::PollingHandshake(info) => polling::handshake(req.method(), engine, info),
+        Route::Polling(sid) => {
+            polling::request(req.method(), req.headers(), body.into_inner(), engine, &sid).await
+        }
         Route::WebSocket { sid, info } => websocket::handle(req, body, engine, sid, info).await,
     }
 }
@@ -213,6 +263,19 @@ async fn entry<H: SessionHandler>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_scan_decodes_and_keeps_the_last_of_a_repeated_key() {
+        let q = EngineQuery::scan("EIO=4&transport=polling&sid=a%2Db&t=x&sid=c+d&other");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some("polling"));
+        assert_eq!(q.sid.as_deref(), Some("c d"));
+        assert_eq!(EngineQuery::scan(""), EngineQuery::default());
+        let map = query_map("a=1&b=%E2%9C%93&a=2&flag");
+        assert_eq!(map["a"], "2");
+        assert_eq!(map["b"], "\u{2713}");
+        assert_eq!(map["flag"], "");
+    }
 
     #[test]
     fn same_origin_compares_host_and_port() {

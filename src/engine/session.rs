@@ -39,7 +39,7 @@ struct Probe {
 }
 
 /// The answer to a waiting GET: a polling body, or an error status.
-pub(crate) type PollAnswer = Result<String, RequestError>;
+pub(crate) type PollAnswer = Result<Bytes, RequestError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -280,7 +280,7 @@ impl<H: SessionHandler> Session<H> {
             return;
         }
         if let Some(tx) = self.pending_get.take() {
-            let body = packet::encode_payload(&self.queue);
+            let body = packet::payload_bytes(&self.queue);
             if tx.send(Ok(body)).is_ok() {
                 self.queue.clear();
                 self.queued_bytes = 0;
@@ -291,7 +291,7 @@ impl<H: SessionHandler> Session<H> {
 
     fn answer_pending_get(&mut self, kind: ControlKind) {
         if let Some(tx) = self.pending_get.take() {
-            let _ = tx.send(Ok(packet::encode_payload(&[Frame::control(kind)])));
+            let _ = tx.send(Ok(packet::payload_bytes(&[Frame::control(kind)])));
         }
     }
 
@@ -422,7 +422,7 @@ impl<H: SessionHandler> Session<H> {
                 self.queue.push_back(Frame::control(last));
                 self.release_slot();
                 if let Some(tx) = self.pending_get.take() {
-                    let _ = tx.send(Ok(packet::encode_payload(&self.queue)));
+                    let _ = tx.send(Ok(packet::payload_bytes(&self.queue)));
                 } else if self.linger_allowed
                     && (reason.is_server_initiated()
                         || reason == DisconnectReason::TransportClose
@@ -477,55 +477,75 @@ impl<H: SessionHandler> Actor for Session<H> {
     }
 }
 
-/// A long-polling GET: resolves with the body to send (at once, or when something is queued).
+/// A long-polling GET and where its answer goes: the body to send (at once, or when something
+/// is queued), or the refusal.
 #[derive(Message)]
-#[rtype(result = "Result<oneshot::Receiver<PollAnswer>, RequestError>")]
-pub(crate) struct PollGet;
+#[rtype(result = "()")]
+pub(crate) struct PollGet {
+    pub(crate) reply: oneshot::Sender<PollAnswer>,
+}
 
 impl<H: SessionHandler> Handler<PollGet> for Session<H> {
-    type Result = Result<oneshot::Receiver<PollAnswer>, RequestError>;
+    type Result = ();
 
-    fn handle(&mut self, _: PollGet, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
+    fn handle(&mut self, msg: PollGet, ctx: &mut Context<Self>) {
+        let tx = msg.reply;
         match self.state {
-            State::Closed => return Err(RequestError::UnknownSid),
+            State::Closed => {
+                let _ = tx.send(Err(RequestError::UnknownSid));
+                return;
+            }
             State::Closing => {
-                let _ = tx.send(Ok(packet::encode_payload(&self.queue)));
+                let _ = tx.send(Ok(packet::payload_bytes(&self.queue)));
                 self.queue.clear();
                 ctx.stop();
-                return Ok(rx);
+                return;
             }
             State::Open => {}
         }
         if self.expired() {
             self.close(DisconnectReason::PingTimeout, ctx);
-            return Err(RequestError::UnknownSid);
+            let _ = tx.send(Err(RequestError::UnknownSid));
+            return;
         }
         if matches!(self.transport, Transport::WebSocket(_)) {
-            return Err(RequestError::BadRequest("polling on an upgraded session"));
+            let _ = tx.send(Err(RequestError::BadRequest(
+                "polling on an upgraded session",
+            )));
+            return;
         }
         if self.pending_get.is_some() {
             log::warn!("session {}: overlapping GET requests; closing", self.sid);
             self.close(DisconnectReason::TransportError, ctx);
-            return Err(RequestError::BadRequest("overlapping GET requests"));
+            let _ = tx.send(Err(RequestError::BadRequest("overlapping GET requests")));
+            return;
         }
         self.pending_get = Some(tx);
         self.flush_poll();
-        Ok(rx)
     }
 }
 
 /// A long-polling POST body (already bounded by `max_payload`).
 #[derive(Message)]
-#[rtype(result = "Result<(), RequestError>")]
+#[rtype(result = "()")]
 pub(crate) struct PollPost {
     pub(crate) body: Bytes,
+    /// Where the POST's answer goes: accepted, or why not.
+    pub(crate) reply: oneshot::Sender<Result<(), RequestError>>,
 }
 
 impl<H: SessionHandler> Handler<PollPost> for Session<H> {
-    type Result = Result<(), RequestError>;
+    type Result = ();
 
-    fn handle(&mut self, msg: PollPost, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: PollPost, ctx: &mut Context<Self>) {
+        let answer = self.on_post(&msg.body, ctx);
+        let _ = msg.reply.send(answer);
+    }
+}
+
+impl<H: SessionHandler> Session<H> {
+    /// Handles the packets of a POST body.
+    fn on_post(&mut self, body: &[u8], ctx: &mut Context<Self>) -> Result<(), RequestError> {
         if self.state != State::Open {
             return Err(RequestError::UnknownSid);
         }
@@ -536,12 +556,22 @@ impl<H: SessionHandler> Handler<PollPost> for Session<H> {
         if matches!(self.transport, Transport::WebSocket(_)) {
             return Err(RequestError::BadRequest("polling on an upgraded session"));
         }
-        let Ok(text) = std::str::from_utf8(&msg.body) else {
+        let Ok(text) = std::str::from_utf8(body) else {
             log::warn!("session {}: polling body is not UTF-8; closing", self.sid);
             self.close(DisconnectReason::ParseError, ctx);
             return Err(RequestError::BadRequest("parse error"));
         };
-        let packets = match packet::decode_payload(text) {
+        // The whole body is checked before any of its packets is handled; a body of one packet
+        // (the usual POST) needs no list for that.
+        let decoded = if text.contains(packet::SEPARATOR) {
+            packet::decode_payload(text)
+        } else {
+            packet::decode_record(text).map(|one| {
+                self.on_packet(one, ctx);
+                Vec::new()
+            })
+        };
+        let packets = match decoded {
             Ok(packets) => packets,
             Err(err) => {
                 log::warn!("session {}: {err}; closing", self.sid);

@@ -228,9 +228,14 @@ pub fn placeholder(num: usize) -> Value {
     Value::Object(map)
 }
 
-/// Writes the packet header: type, attachment count, namespace and ack id.
-fn header(kind: PacketType, attachments: usize, nsp: &str, id: Option<u64>) -> String {
-    let mut out = String::with_capacity(16 + nsp.len());
+/// Room the header leaves for a small event's or ack's data, so that it is written without
+/// growing the string (each growth is an allocation and a copy).
+const DATA_ROOM: usize = 64;
+
+/// Writes the packet header: type, attachment count, namespace and ack id, in a string with
+/// room for `room` more bytes.
+fn header(kind: PacketType, attachments: usize, nsp: &str, id: Option<u64>, room: usize) -> String {
+    let mut out = String::with_capacity(24 + nsp.len() + room);
     out.push(kind.as_char());
     if attachments > 0 {
         let _ = write!(out, "{attachments}-");
@@ -263,7 +268,7 @@ pub fn encode_event(
     } else {
         PacketType::Event
     };
-    let mut out = header(kind, attachments, nsp, id);
+    let mut out = header(kind, attachments, nsp, id, event.len() + DATA_ROOM);
     out.push('[');
     push_json(&mut out, &Value::String(event.to_owned()));
     for arg in args {
@@ -281,7 +286,7 @@ pub fn encode_ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
     } else {
         PacketType::Ack
     };
-    let mut out = header(kind, attachments, nsp, Some(id));
+    let mut out = header(kind, attachments, nsp, Some(id), DATA_ROOM);
     out.push('[');
     for (i, arg) in args.iter().enumerate() {
         if i > 0 {
@@ -295,7 +300,7 @@ pub fn encode_ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
 
 /// Encodes the CONNECT answer carrying the new socket's id.
 pub fn encode_connect(nsp: &str, sid: &str, pid: Option<&str>) -> String {
-    let mut out = header(PacketType::Connect, 0, nsp, None);
+    let mut out = header(PacketType::Connect, 0, nsp, None, DATA_ROOM);
     let body = match pid {
         Some(pid) => serde_json::json!({ "sid": sid, "pid": pid }),
         None => serde_json::json!({ "sid": sid }),
@@ -311,14 +316,14 @@ pub fn encode_connect_error(nsp: &str, message: &str, data: Option<&Value>) -> S
     if let Some(data) = data {
         body.insert("data".to_owned(), data.clone());
     }
-    let mut out = header(PacketType::ConnectError, 0, nsp, None);
+    let mut out = header(PacketType::ConnectError, 0, nsp, None, DATA_ROOM);
     push_json(&mut out, &Value::Object(body));
     out
 }
 
 /// Encodes a DISCONNECT for one namespace.
 pub fn encode_disconnect(nsp: &str) -> String {
-    header(PacketType::Disconnect, 0, nsp, None)
+    header(PacketType::Disconnect, 0, nsp, None, 0)
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ impl Parser {
             Parser::Json => {
                 let (args, attachments) = payload.into_parts();
                 let text = packet::encode_event(nsp, id, event, &args, attachments.len());
-                Frame::packet(&text, attachments)
+                Frame::packet(text, attachments)
             }
             Parser::MsgPack => {
                 let (args, attachments) = payload.into_parts();
@@ -56,7 +56,7 @@ impl Parser {
             Parser::Json => {
                 let (args, attachments) = payload.into_parts();
                 let text = packet::encode_ack(nsp, id, &args, attachments.len());
-                Frame::packet(&text, attachments)
+                Frame::packet(text, attachments)
             }
             Parser::MsgPack => {
                 let (args, attachments) = payload.into_parts();
@@ -74,7 +74,7 @@ impl Parser {
     /// connection state recovery is on).
     pub(crate) fn connect(self, nsp: &str, sid: &str, pid: Option<&str>) -> Frame {
         match self {
-            Parser::Json => Frame::message(&packet::encode_connect(nsp, sid, pid)),
+            Parser::Json => Frame::message_owned(packet::encode_connect(nsp, sid, pid)),
             Parser::MsgPack => Frame::Binary(msgpack::encode_connect(nsp, sid, pid)),
         }
     }
@@ -82,7 +82,7 @@ impl Parser {
     /// A CONNECT_ERROR with its message and optional data.
     pub(crate) fn connect_error(self, nsp: &str, message: &str, data: Option<&Value>) -> Frame {
         match self {
-            Parser::Json => Frame::message(&packet::encode_connect_error(nsp, message, data)),
+            Parser::Json => Frame::message_owned(packet::encode_connect_error(nsp, message, data)),
             Parser::MsgPack => Frame::Binary(msgpack::encode_connect_error(nsp, message, data)),
         }
     }
@@ -90,7 +90,7 @@ impl Parser {
     /// A DISCONNECT for one namespace.
     pub(crate) fn disconnect(self, nsp: &str) -> Frame {
         match self {
-            Parser::Json => Frame::message(&packet::encode_disconnect(nsp)),
+            Parser::Json => Frame::message_owned(packet::encode_disconnect(nsp)),
             Parser::MsgPack => Frame::Binary(msgpack::encode_disconnect(nsp)),
         }
     }

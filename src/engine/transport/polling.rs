@@ -11,14 +11,19 @@ use std::{
     task::{Context as TaskContext, Poll},
 };
 
-use actix::Addr;
+use actix_http::{body::BoxBody, Request, Response};
 use actix_web::{
     body::{BodySize, MessageBody},
-    http::{header, Method},
-    web, HttpRequest, HttpResponse,
+    dev::Payload,
+    http::{
+        header::{self, HeaderMap, HeaderValue},
+        Method, StatusCode,
+    },
+    HttpResponse,
 };
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{future::LocalBoxFuture, StreamExt};
+use tokio::sync::oneshot;
 
 use crate::{
     engine::{
@@ -27,25 +32,41 @@ use crate::{
         info::EngineInfo,
         random_id,
         registry::Engine,
+        service::{self, Route},
         session::{CloseSession, PollGet, PollPost, Session},
     },
     reason::DisconnectReason,
 };
 
-fn packets_response(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=UTF-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body)
+/// A `200` carrying packets for the client (header values static: nothing copied).
+fn packets_response(body: impl Into<Bytes>) -> HttpResponse {
+    let mut response = HttpResponse::with_body(StatusCode::OK, body.into()).map_into_boxed_body();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The `200 ok` that accepts a POST.
+fn ok_response() -> HttpResponse {
+    let mut response =
+        HttpResponse::with_body(StatusCode::OK, Bytes::from_static(b"ok")).map_into_boxed_body();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
 }
 
 /// `GET ?transport=polling` without sid: opens a session and answers with the OPEN packet.
 pub(crate) fn handshake<H: SessionHandler>(
-    req: &HttpRequest,
+    method: &Method,
     engine: Arc<Engine<H>>,
     info: EngineInfo,
 ) -> HttpResponse {
-    if req.method() != Method::GET {
+    if method != Method::GET {
         return RequestError::BadHandshakeMethod.to_response();
     }
     if !engine.reserve_session() {
@@ -62,41 +83,103 @@ pub(crate) fn handshake<H: SessionHandler>(
     packets_response(open)
 }
 
-/// GET or POST with a sid.
+/// GET or POST with a sid; `body` is the request's unread body.
 pub(crate) async fn request<H: SessionHandler>(
-    req: HttpRequest,
-    body: web::Payload,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Payload,
     engine: Arc<Engine<H>>,
     sid: &str,
 ) -> HttpResponse {
-    let Some(entry) = engine.session(sid) else {
-        return RequestError::UnknownSid.to_response();
-    };
-    let addr = entry.addr;
-    match *req.method() {
-        Method::GET => match addr.send(PollGet).await {
-            Ok(Ok(answer)) => match answer.await {
+    match *method {
+        Method::GET => {
+            // Unbounded like every other message to a session (a bounded send would refuse a
+            // GET while broadcasts fill the mailbox); a session that stops first drops `reply`.
+            let (reply, answer) = oneshot::channel();
+            if !engine.tell(sid, PollGet { reply }) {
+                return RequestError::UnknownSid.to_response();
+            }
+            match answer.await {
                 Ok(Ok(packets)) => packets_response(packets),
                 Ok(Err(err)) => err.to_response(),
                 // The session ended without answering: tell the client it is closed.
-                Err(_) => packets_response("1".to_owned()),
-            },
-            Ok(Err(err)) => err.to_response(),
-            Err(_) => RequestError::UnknownSid.to_response(),
-        },
+                Err(_) => packets_response(Bytes::from_static(b"1")),
+            }
+        }
         Method::POST => {
-            if entry.posting.swap(true, Ordering::AcqRel) {
+            let Some(posting) = engine.posting(sid) else {
+                return RequestError::UnknownSid.to_response();
+            };
+            if posting.swap(true, Ordering::AcqRel) {
                 log::warn!("session {sid}: overlapping POST requests; closing");
-                addr.do_send(CloseSession {
-                    reason: DisconnectReason::TransportError,
-                });
+                close_session(&engine, sid);
                 return RequestError::BadRequest("overlapping POST requests").to_response();
             }
-            let _busy = PostGuard(&entry.posting);
-            post(&req, body, &engine, sid, &addr).await
+            let _busy = PostGuard(&posting);
+            post(headers, body, &engine, sid).await
         }
         _ => RequestError::BadRequest("method not allowed").to_response(),
     }
+}
+
+/// Closes a session whose client broke the polling rules.
+fn close_session<H: SessionHandler>(engine: &Engine<H>, sid: &str) {
+    engine.tell(
+        sid,
+        CloseSession {
+            reason: DisconnectReason::TransportError,
+        },
+    );
+}
+
+/// A long-polling request that [`crate::Server`] hands to the endpoint before the app: one
+/// without `Origin` (CORS has nothing to decide for it, the response only gets the headers the
+/// CORS middleware adds to every response) and with a polling query. Anything else — a
+/// browser's cross-origin or same-origin POST, a preflight, a WebSocket query without
+/// `Upgrade` — goes back to the app, to the same endpoint behind its CORS middleware.
+pub(crate) fn lean<H: SessionHandler>(
+    engine: Arc<Engine<H>>,
+    mut req: Request,
+) -> Result<LocalBoxFuture<'static, Response<BoxBody>>, Request> {
+    let head = req.head();
+    if !matches!(head.method, Method::GET | Method::POST)
+        || head.headers.contains_key(header::ORIGIN)
+    {
+        return Err(req);
+    }
+    let route = match service::route(&engine, &head.uri, &head.headers, head.peer_addr) {
+        Ok(Route::WebSocket { .. }) => return Err(req),
+        Ok(Route::PollingHandshake(info)) => Lean::Open(info),
+        Ok(Route::Polling(sid)) => Lean::Session(sid),
+        Err(err) => Lean::Refused(err),
+    };
+    log::debug!("{} {}", head.method, head.uri);
+    let body = req.take_payload();
+    Ok(Box::pin(async move {
+        let head = req.head();
+        let mut response = match route {
+            Lean::Open(info) => handshake(&head.method, engine.clone(), info),
+            Lean::Session(sid) => {
+                request(&head.method, &head.headers, body, engine.clone(), &sid).await
+            }
+            Lean::Refused(err) => {
+                log::debug!("request {} refused: {err:?}", head.uri);
+                err.to_response()
+            }
+        };
+        service::cors_headers(&engine.config.cors, response.headers_mut());
+        Response::from(response)
+    }))
+}
+
+/// What a request `lean` takes is for.
+enum Lean {
+    /// A new session.
+    Open(EngineInfo),
+    /// A GET or POST of this session.
+    Session(String),
+    /// A refused query.
+    Refused(RequestError),
 }
 
 /// Clears the session's "POST in progress" flag, even when the request is dropped half-way.
@@ -112,7 +195,7 @@ impl Drop for PostGuard<'_> {
 /// after answering, instead of draining a body that may never end (a chunked upload).
 struct RefusalBody {
     text: Option<Bytes>,
-    _unread: web::Payload,
+    _unread: Payload,
 }
 
 impl MessageBody for RefusalBody {
@@ -130,7 +213,7 @@ impl MessageBody for RefusalBody {
     }
 }
 
-fn refuse_unread(err: RequestError, unread: web::Payload) -> HttpResponse {
+fn refuse_unread(err: RequestError, unread: Payload) -> HttpResponse {
     HttpResponse::build(err.status())
         .content_type("application/json")
         .body(RefusalBody {
@@ -141,58 +224,68 @@ fn refuse_unread(err: RequestError, unread: web::Payload) -> HttpResponse {
 
 /// Reads a POST body (at most `max_payload` bytes) and hands its packets to the session.
 async fn post<H: SessionHandler>(
-    req: &HttpRequest,
-    mut body: web::Payload,
+    headers: &HeaderMap,
+    mut body: Payload,
     engine: &Engine<H>,
     sid: &str,
-    addr: &Addr<Session<H>>,
 ) -> HttpResponse {
-    let binary = req
-        .headers()
+    let binary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
     if binary {
         log::warn!("session {sid}: binary POST body (v3 client?); closing");
-        addr.do_send(CloseSession {
-            reason: DisconnectReason::TransportError,
-        });
+        close_session(engine, sid);
         return RequestError::BadRequest("binary POST body").to_response();
     }
     let max = engine.config.max_payload;
-    let announced = req
-        .headers()
+    let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if announced.is_some_and(|len| len > max) {
         log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
-        addr.do_send(CloseSession {
-            reason: DisconnectReason::TransportError,
-        });
+        close_session(engine, sid);
         return RequestError::PayloadTooLarge.to_response();
     }
-    let mut data = BytesMut::with_capacity(announced.unwrap_or(0));
+    // A body that arrives in one chunk (the usual small POST) is handed on as it is; only one
+    // in several chunks is copied together.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else {
             return RequestError::BadRequest("broken request body").to_response();
         };
-        if data.len() + chunk.len() > max {
+        let so_far =
+            joined.as_ref().map_or(0, BytesMut::len) + first.as_ref().map_or(0, Bytes::len);
+        if so_far + chunk.len() > max {
             log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
-            addr.do_send(CloseSession {
-                reason: DisconnectReason::TransportError,
-            });
+            close_session(engine, sid);
             return refuse_unread(RequestError::PayloadTooLarge, body);
         }
-        data.extend_from_slice(&chunk);
+        match (&mut first, &mut joined) {
+            (None, None) => first = Some(chunk),
+            (Some(_), None) => {
+                let head = first.take().unwrap_or_default();
+                let mut all =
+                    BytesMut::with_capacity(announced.unwrap_or(0).max(so_far + chunk.len()));
+                all.extend_from_slice(&head);
+                all.extend_from_slice(&chunk);
+                joined = Some(all);
+            }
+            (_, Some(all)) => all.extend_from_slice(&chunk),
+        }
     }
-    match addr
-        .send(PollPost {
-            body: data.freeze(),
-        })
-        .await
-    {
-        Ok(Ok(())) => HttpResponse::Ok().content_type("text/html").body("ok"),
+    let body = match joined {
+        Some(all) => all.freeze(),
+        None => first.unwrap_or_default(),
+    };
+    let (reply, answer) = oneshot::channel();
+    if !engine.tell(sid, PollPost { body, reply }) {
+        return RequestError::UnknownSid.to_response();
+    }
+    match answer.await {
+        Ok(Ok(())) => ok_response(),
         Ok(Err(err)) => err.to_response(),
         Err(_) => RequestError::UnknownSid.to_response(),
     }

@@ -24,10 +24,11 @@ use tokio::{
 };
 
 use actix_codec::Framed;
-use actix_http::{h1, Request, Response};
+use actix_http::{body::BoxBody, h1, Request, Response};
 use actix_web::{http::header, HttpResponse};
 use tokio::net::TcpStream;
 
+use super::polling;
 use super::websocket::{
     admit, attach, refuse, thread_mark, DirectWrite, Outbox, WsFrame, WsInput, WsLink,
 };
@@ -49,6 +50,13 @@ pub trait RawEndpoint: Send + Sync + 'static {
         req: Request,
         framed: Framed<TcpStream, h1::Codec>,
     ) -> LocalBoxFuture<'static, Result<(), actix_web::Error>>;
+
+    /// Serves a long-polling request for this endpoint without the app (see
+    /// `polling::lean`), or gives it back.
+    fn polling(
+        self: Arc<Self>,
+        req: Request,
+    ) -> Result<LocalBoxFuture<'static, Response<BoxBody>>, Request>;
 }
 
 impl<H: SessionHandler> RawEndpoint for Engine<H> {
@@ -62,6 +70,27 @@ impl<H: SessionHandler> RawEndpoint for Engine<H> {
         framed: Framed<TcpStream, h1::Codec>,
     ) -> LocalBoxFuture<'static, Result<(), actix_web::Error>> {
         Box::pin(upgrade(self, req, framed))
+    }
+
+    fn polling(
+        self: Arc<Self>,
+        req: Request,
+    ) -> Result<LocalBoxFuture<'static, Response<BoxBody>>, Request> {
+        polling::lean(self, req)
+    }
+}
+
+/// The plain-HTTP front of [`crate::Server`]: a long-polling request for one of `endpoints` that
+/// the endpoint can serve alone, as a future of its response; any other request, given back
+/// for the app.
+pub(crate) fn lean_polling(
+    endpoints: &[Arc<dyn RawEndpoint>],
+    req: Request,
+) -> Result<LocalBoxFuture<'static, Response<BoxBody>>, Request> {
+    let path = req.head().uri.path();
+    match endpoints.iter().find(|endpoint| endpoint.serves(path)) {
+        Some(endpoint) => endpoint.clone().polling(req),
+        None => Err(req),
     }
 }
 
