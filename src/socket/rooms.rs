@@ -24,7 +24,7 @@ use crate::{
         parser::Parser,
         payload::Payload,
         recovery::{selects, RecoveryStore},
-        socket::Socket,
+        socket::{RoomSet, Socket},
     },
 };
 
@@ -54,7 +54,7 @@ pub(crate) struct Selector {
 
 struct Member {
     socket: Socket,
-    rooms: HashSet<Room>,
+    rooms: RoomSet,
 }
 
 /// With connection state recovery: the store, and how to encode a packet with its offset.
@@ -303,7 +303,7 @@ impl Handler<Register> for RoomManager {
             id.clone(),
             Member {
                 socket: msg.socket,
-                rooms: HashSet::new(),
+                rooms: RoomSet::default(),
             },
         );
         for room in rooms {

@@ -197,9 +197,10 @@ pub(crate) struct SocketInner {
 }
 
 /// A socket's rooms, sorted: a socket is in few rooms (its own, often one or two more), so a
-/// sorted list costs one small allocation where a `BTreeSet` allocates a node of eleven.
+/// sorted list costs one small allocation where a `BTreeSet` allocates a node of eleven (and a
+/// `HashSet` a table of four). The RoomManager keeps its members' rooms in one too.
 #[derive(Default)]
-struct RoomSet {
+pub(crate) struct RoomSet {
     rooms: Vec<Room>,
 }
 
@@ -208,15 +209,15 @@ impl RoomSet {
         self.rooms.binary_search_by(|r| (**r).cmp(room))
     }
 
-    fn contains(&self, room: &str) -> bool {
+    pub(crate) fn contains(&self, room: &str) -> bool {
         self.find(room).is_ok()
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rooms.len()
     }
 
-    fn insert(&mut self, room: Room) {
+    pub(crate) fn insert(&mut self, room: Room) {
         if let Err(at) = self.find(&room) {
             if self.rooms.capacity() == self.rooms.len() {
                 // Grow by one or two at a time: most sockets stop at a room or two.
@@ -226,13 +227,18 @@ impl RoomSet {
         }
     }
 
-    fn remove(&mut self, room: &str) {
-        if let Ok(at) = self.find(room) {
-            self.rooms.remove(at);
+    /// Removes a room; false when the socket was not in it.
+    pub(crate) fn remove(&mut self, room: &str) -> bool {
+        match self.find(room) {
+            Ok(at) => {
+                self.rooms.remove(at);
+                true
+            }
+            Err(_) => false,
         }
     }
 
-    fn iter(&self) -> std::slice::Iter<'_, Room> {
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Room> {
         self.rooms.iter()
     }
 
