@@ -24,7 +24,7 @@ use crate::{
         parser::Parser,
         payload::Payload,
         recovery::{selects, RecoveryStore},
-        socket::Socket,
+        socket::{RoomSet, Socket},
     },
 };
 
@@ -54,7 +54,64 @@ pub(crate) struct Selector {
 
 struct Member {
     socket: Socket,
-    rooms: HashSet<Room>,
+    rooms: RoomSet,
+}
+
+/// A room's members. Most rooms are a socket's private room, its only member for life, so one
+/// member is kept inline and a set is made for the second (a set of one costs a table of four).
+enum RoomMembers {
+    One(Arc<str>),
+    Many(HashSet<Arc<str>>),
+}
+
+impl RoomMembers {
+    fn insert(&mut self, id: Arc<str>) {
+        match self {
+            RoomMembers::One(first) if *first == id => {}
+            RoomMembers::One(first) => {
+                *self = RoomMembers::Many(HashSet::from([first.clone(), id]));
+            }
+            RoomMembers::Many(ids) => {
+                ids.insert(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &Arc<str>) {
+        match self {
+            RoomMembers::One(only) if only == id => *self = RoomMembers::Many(HashSet::new()),
+            RoomMembers::One(_) => {}
+            RoomMembers::Many(ids) => {
+                ids.remove(id);
+            }
+        }
+    }
+
+    fn contains(&self, id: &Arc<str>) -> bool {
+        match self {
+            RoomMembers::One(only) => only == id,
+            RoomMembers::Many(ids) => ids.contains(id),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            RoomMembers::One(_) => 1,
+            RoomMembers::Many(ids) => ids.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<str>> {
+        let (one, many) = match self {
+            RoomMembers::One(only) => (Some(only), None),
+            RoomMembers::Many(ids) => (None, Some(ids.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
 }
 
 /// With connection state recovery: the store, and how to encode a packet with its offset.
@@ -64,7 +121,7 @@ pub(crate) type Recording = (Arc<RecoveryStore>, Parser, Arc<str>);
 /// shard of [`Shards`]), or for all of them (when connection state recovery is on).
 pub(crate) struct RoomManager {
     members: HashMap<Arc<str>, Member>,
-    rooms: HashMap<Room, HashSet<Arc<str>>>,
+    rooms: HashMap<Room, RoomMembers>,
     hooks: Arc<Hooks>,
     /// Most rooms per socket besides its own.
     max_rooms: usize,
@@ -161,7 +218,7 @@ impl RoomManager {
             }
             None => {
                 self.room_opened(&room, room == *id);
-                self.rooms.insert(room, HashSet::from([id.clone()]));
+                self.rooms.insert(room, RoomMembers::One(id.clone()));
             }
         }
         true
@@ -214,7 +271,7 @@ impl RoomManager {
         // One room has no duplicates to skip; several rooms may share members.
         let mut seen = (selector.rooms.len() > 1).then(HashSet::new);
         for room in &selector.rooms {
-            for id in self.rooms.get(room).into_iter().flatten() {
+            for id in self.rooms.get(room).into_iter().flat_map(RoomMembers::iter) {
                 if !no_exclusions && excluded(id) {
                     continue;
                 }
@@ -303,7 +360,7 @@ impl Handler<Register> for RoomManager {
             id.clone(),
             Member {
                 socket: msg.socket,
-                rooms: HashSet::new(),
+                rooms: RoomSet::default(),
             },
         );
         for room in rooms {

@@ -2,7 +2,6 @@
 //! and disconnects. A `Socket` is a cheap handle; everything it does is a message to its session.
 
 use std::{
-    collections::HashMap,
     fmt::Display,
     future::Future,
     panic::{catch_unwind, AssertUnwindSafe},
@@ -112,14 +111,51 @@ type PacketMiddleware = Arc<dyn Fn(&Socket, &mut Event) -> Result<(), String> + 
 type ErrorHandler = Arc<dyn Fn(&Socket, &str) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
 
+/// A socket's handlers. Every connected socket holds one for its whole life, so it stays
+/// small: the events in a list (a socket has a handful; a scan beats a map's table and keys),
+/// the other listeners behind one box made on the first of them.
 #[derive(Default)]
 struct Handlers {
-    events: HashMap<String, Arc<EventEntry>>,
+    events: Vec<Arc<EventEntry>>,
+    listeners: Option<Box<Listeners>>,
+}
+
+/// The listeners fewer sockets register than event handlers.
+#[derive(Default)]
+struct Listeners {
     any: Vec<AnyHandler>,
     outgoing: Vec<OutgoingListener>,
     middleware: Vec<PacketMiddleware>,
     errors: Vec<ErrorHandler>,
     disconnect: Vec<DisconnectHandler>,
+}
+
+impl Handlers {
+    /// Adds an event's handler, replacing the one registered under the same name.
+    fn insert_event(&mut self, entry: EventEntry) {
+        let entry = Arc::new(entry);
+        match self.events.iter_mut().find(|e| e.name == entry.name) {
+            Some(existing) => *existing = entry,
+            None => self.events.push(entry),
+        }
+    }
+
+    fn event(&self, name: &str) -> Option<&Arc<EventEntry>> {
+        self.events.iter().find(|e| &*e.name == name)
+    }
+
+    /// The other listeners, made on the first registration.
+    fn listeners(&mut self) -> &mut Listeners {
+        self.listeners.get_or_insert_with(Box::default)
+    }
+
+    /// Clones of one kind of listener, to run without holding the lock.
+    fn cloned<T: Clone>(&self, pick: impl Fn(&Listeners) -> &Vec<T>) -> Vec<T> {
+        self.listeners
+            .as_deref()
+            .map(|listeners| pick(listeners).clone())
+            .unwrap_or_default()
+    }
 }
 
 /// An async event handler still running after `dispatch` returned.
@@ -161,9 +197,10 @@ pub(crate) struct SocketInner {
 }
 
 /// A socket's rooms, sorted: a socket is in few rooms (its own, often one or two more), so a
-/// sorted list costs one small allocation where a `BTreeSet` allocates a node of eleven.
+/// sorted list costs one small allocation where a `BTreeSet` allocates a node of eleven (and a
+/// `HashSet` a table of four). The RoomManager keeps its members' rooms in one too.
 #[derive(Default)]
-struct RoomSet {
+pub(crate) struct RoomSet {
     rooms: Vec<Room>,
 }
 
@@ -172,15 +209,15 @@ impl RoomSet {
         self.rooms.binary_search_by(|r| (**r).cmp(room))
     }
 
-    fn contains(&self, room: &str) -> bool {
+    pub(crate) fn contains(&self, room: &str) -> bool {
         self.find(room).is_ok()
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rooms.len()
     }
 
-    fn insert(&mut self, room: Room) {
+    pub(crate) fn insert(&mut self, room: Room) {
         if let Err(at) = self.find(&room) {
             if self.rooms.capacity() == self.rooms.len() {
                 // Grow by one or two at a time: most sockets stop at a room or two.
@@ -190,13 +227,18 @@ impl RoomSet {
         }
     }
 
-    fn remove(&mut self, room: &str) {
-        if let Ok(at) = self.find(room) {
-            self.rooms.remove(at);
+    /// Removes a room; false when the socket was not in it.
+    pub(crate) fn remove(&mut self, room: &str) -> bool {
+        match self.find(room) {
+            Ok(at) => {
+                self.rooms.remove(at);
+                true
+            }
+            Err(_) => false,
         }
     }
 
-    fn iter(&self) -> std::slice::Iter<'_, Room> {
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Room> {
         self.rooms.iter()
     }
 
@@ -576,11 +618,11 @@ impl Socket {
         R: HandlerOutput<M>,
     {
         let entry = EventEntry {
-            name: Arc::from(name.as_str()),
+            name: Arc::from(name),
             run: Box::new(move |socket, event| handler(socket, event).into_flow()),
             concurrent,
         };
-        self.handlers().events.insert(name, Arc::new(entry));
+        self.handlers().insert_event(entry);
     }
 
     /// Registers a typed handler: the first argument is deserialized into `T`. Sync or async,
@@ -609,13 +651,12 @@ impl Socket {
                 }
             }
         };
-        let name = event.into();
         let entry = EventEntry {
-            name: Arc::from(name.as_str()),
+            name: Arc::from(event.into()),
             run: Box::new(typed),
             concurrent: false,
         };
-        self.handlers().events.insert(name, Arc::new(entry));
+        self.handlers().insert_event(entry);
     }
 
     /// Registers a listener called for every incoming event, before the packet middlewares
@@ -624,7 +665,7 @@ impl Socket {
     where
         F: Fn(&Socket, &Event) + Send + Sync + 'static,
     {
-        self.handlers().any.push(Arc::new(handler));
+        self.handlers().listeners().any.push(Arc::new(handler));
     }
 
     /// Registers a listener called for every event sent to this socket, with its name and
@@ -635,7 +676,10 @@ impl Socket {
     where
         F: Fn(&Socket, &str, &Payload) + Send + Sync + 'static,
     {
-        self.handlers().outgoing.push(Arc::new(listener));
+        self.handlers()
+            .listeners()
+            .outgoing
+            .push(Arc::new(listener));
         if !self.inner.watching.swap(true, Ordering::AcqRel) {
             self.inner.namespace.watch_outgoing(true);
         }
@@ -646,7 +690,7 @@ impl Socket {
         if !self.inner.watching.load(Ordering::Acquire) {
             return;
         }
-        let listeners = self.handlers().outgoing.clone();
+        let listeners = self.handlers().cloned(|l| &l.outgoing);
         for listener in listeners {
             if catch_unwind(AssertUnwindSafe(|| listener(self, event, payload))).is_err() {
                 log::error!("socket {}: an outgoing listener panicked", self.id());
@@ -679,11 +723,11 @@ impl Socket {
         E: Display,
         F: Fn(&Socket, &mut Event) -> Result<(), E> + Send + Sync + 'static,
     {
-        self.handlers()
-            .middleware
-            .push(Arc::new(move |socket: &Socket, event: &mut Event| {
+        self.handlers().listeners().middleware.push(Arc::new(
+            move |socket: &Socket, event: &mut Event| {
                 middleware(socket, event).map_err(|e| e.to_string())
-            }));
+            },
+        ));
     }
 
     /// Registers a listener for the errors of this socket's packet middlewares (socket.io's
@@ -692,7 +736,7 @@ impl Socket {
     where
         F: Fn(&Socket, &str) + Send + Sync + 'static,
     {
-        self.handlers().errors.push(Arc::new(handler));
+        self.handlers().listeners().errors.push(Arc::new(handler));
     }
 
     /// The application state of type `T` given to [`SocketIo::with_state`](crate::SocketIo::with_state),
@@ -706,7 +750,10 @@ impl Socket {
     where
         F: Fn(Socket, DisconnectReason) + Send + Sync + 'static,
     {
-        self.handlers().disconnect.push(Arc::new(handler));
+        self.handlers()
+            .listeners()
+            .disconnect
+            .push(Arc::new(handler));
     }
 
     /// Emits an event with one argument.
@@ -862,9 +909,9 @@ impl Socket {
         let (any, middleware, entry) = {
             let handlers = self.handlers();
             (
-                handlers.any.clone(),
-                handlers.middleware.clone(),
-                handlers.events.get(event.name()).cloned(),
+                handlers.cloned(|l| &l.any),
+                handlers.cloned(|l| &l.middleware),
+                handlers.event(event.name()).cloned(),
             )
         };
         for listener in &any {
@@ -913,7 +960,7 @@ impl Socket {
 
     /// A packet middleware's error: to the error listeners, or the log.
     fn report_error(&self, error: &str) {
-        let listeners = self.handlers().errors.clone();
+        let listeners = self.handlers().cloned(|l| &l.errors);
         if listeners.is_empty() {
             log::warn!(
                 "socket {}: packet middleware error without an on_error listener: {error}",
@@ -965,7 +1012,12 @@ impl Socket {
         if self.inner.watching.swap(false, Ordering::AcqRel) {
             self.inner.namespace.watch_outgoing(false);
         }
-        let handlers = std::mem::take(&mut self.handlers().disconnect);
+        let handlers = self
+            .handlers()
+            .listeners
+            .as_mut()
+            .map(|listeners| std::mem::take(&mut listeners.disconnect))
+            .unwrap_or_default();
         for handler in handlers {
             if catch_unwind(AssertUnwindSafe(|| handler(self.clone(), reason))).is_err() {
                 log::error!("socket {}: a disconnect handler panicked", self.id());
