@@ -449,15 +449,7 @@ async fn several_packets_in_one_polling_body() {
         "42[\"echo\",1]\x1e6\x1e42[\"echo\",\"two\"]",
     )
     .await;
-    let mut got = String::new();
-    while got.matches("42[").count() < 2 {
-        let res = poll_get(server.addr, &sid).await;
-        assert_eq!(res.status, 200);
-        if !got.is_empty() {
-            got.push('\x1e');
-        }
-        got.push_str(&res.text());
-    }
+    let got = poll_events(server.addr, &sid, 2).await;
     assert_eq!(got, "42[\"echo\",1]\x1e42[\"echo\",\"two\"]");
     well_behaved_check(server.addr).await;
 }

@@ -122,15 +122,7 @@ async fn a_post_body_in_several_chunks_is_read_whole() {
     stream.write_all(b"0\r\n\r\n").await.unwrap();
     let res = read_http_response(&mut stream).await;
     assert_eq!((res.status, res.text()), (200, "ok".to_owned()));
-    let mut got = String::new();
-    while got.matches("42[").count() < 2 {
-        let res = poll_get(server.addr, &sid).await;
-        assert_eq!(res.status, 200);
-        if !got.is_empty() {
-            got.push('\x1e');
-        }
-        got.push_str(&res.text());
-    }
+    let got = poll_events(server.addr, &sid, 2).await;
     assert_eq!(got, "42[\"echo\",\"one\"]\x1e42[\"echo\",\"two\"]");
     well_behaved_check(server.addr).await;
 }

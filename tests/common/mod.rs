@@ -332,6 +332,21 @@ pub async fn poll_post_ok(addr: SocketAddr, sid: &str, body: &str) {
     );
 }
 
+/// GETs on a session's polling URL until `count` EVENT packets (`42[`) came; them joined by
+/// the record separator, as one body would carry them.
+pub async fn poll_events(addr: SocketAddr, sid: &str, count: usize) -> String {
+    let mut got = String::new();
+    while got.matches("42[").count() < count {
+        let res = poll_get(addr, sid).await;
+        assert_eq!(res.status, 200);
+        if !got.is_empty() {
+            got.push('\x1e');
+        }
+        got.push_str(&res.text());
+    }
+    got
+}
+
 /// Asserts a JSON Engine.IO error: status, `Content-Type: application/json` and exact body.
 pub fn assert_eio_error(res: &HttpResponse, status: u16, code: u8, message: &str) {
     assert_eq!(
