@@ -98,7 +98,6 @@ impl<H: SessionHandler> Engine<H> {
             .remove(sid);
     }
 
-    /// The actor of an open session.
     /// Hands `msg` to a running session, without cloning its address (a clone allocates);
     /// false when there is none.
     pub(crate) fn tell<M>(&self, sid: &str, msg: M) -> bool
@@ -127,6 +126,7 @@ impl<H: SessionHandler> Engine<H> {
             .map(|entry| entry.posting.clone())
     }
 
+    /// The actor of an open session.
     pub(crate) fn session(&self, sid: &str) -> Option<SessionEntry<H>> {
         self.sessions
             .read()

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     engine::{
-        error::RequestError,
+        error::{ParseError, RequestError},
         handler::SessionHandler,
         info::EngineInfo,
         packet::{self, ControlKind, Frame, Packet},
@@ -544,6 +544,13 @@ impl<H: SessionHandler> Handler<PollPost> for Session<H> {
 }
 
 impl<H: SessionHandler> Session<H> {
+    /// A POST body that does not decode closes the session.
+    fn bad_body(&mut self, err: ParseError, ctx: &mut Context<Self>) -> RequestError {
+        log::warn!("session {}: {err}; closing", self.sid);
+        self.close(DisconnectReason::ParseError, ctx);
+        RequestError::BadRequest("parse error")
+    }
+
     /// Handles the packets of a POST body.
     fn on_post(&mut self, body: &[u8], ctx: &mut Context<Self>) -> Result<(), RequestError> {
         if self.state != State::Open {
@@ -563,22 +570,12 @@ impl<H: SessionHandler> Session<H> {
         };
         // The whole body is checked before any of its packets is handled; a body of one packet
         // (the usual POST) needs no list for that.
-        let decoded = if text.contains(packet::SEPARATOR) {
-            packet::decode_payload(text)
-        } else {
-            packet::decode_record(text).map(|one| {
-                self.on_packet(one, ctx);
-                Vec::new()
-            })
-        };
-        let packets = match decoded {
-            Ok(packets) => packets,
-            Err(err) => {
-                log::warn!("session {}: {err}; closing", self.sid);
-                self.close(DisconnectReason::ParseError, ctx);
-                return Err(RequestError::BadRequest("parse error"));
-            }
-        };
+        if !text.contains(packet::SEPARATOR) {
+            let one = packet::decode_record(text).map_err(|err| self.bad_body(err, ctx))?;
+            self.on_packet(one, ctx);
+            return Ok(());
+        }
+        let packets = packet::decode_payload(text).map_err(|err| self.bad_body(err, ctx))?;
         for packet in packets {
             if self.state != State::Open {
                 break;

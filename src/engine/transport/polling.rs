@@ -248,38 +248,33 @@ async fn post<H: SessionHandler>(
         close_session(engine, sid);
         return RequestError::PayloadTooLarge.to_response();
     }
-    // A body that arrives in one chunk (the usual small POST) is handed on as it is; only one
-    // in several chunks is copied together.
+    // A body that arrives in one chunk (the usual small POST) is handed on as it is; chunks
+    // after the first are copied together with it.
+    let mut total = 0;
     let mut first: Option<Bytes> = None;
-    let mut joined: Option<BytesMut> = None;
+    let mut joined = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else {
             return RequestError::BadRequest("broken request body").to_response();
         };
-        let so_far =
-            joined.as_ref().map_or(0, BytesMut::len) + first.as_ref().map_or(0, Bytes::len);
-        if so_far + chunk.len() > max {
+        total += chunk.len();
+        if total > max {
             log::warn!("session {sid}: POST body over max_payload ({max} bytes); closing");
             close_session(engine, sid);
             return refuse_unread(RequestError::PayloadTooLarge, body);
         }
-        match (&mut first, &mut joined) {
-            (None, None) => first = Some(chunk),
-            (Some(_), None) => {
-                let head = first.take().unwrap_or_default();
-                let mut all =
-                    BytesMut::with_capacity(announced.unwrap_or(0).max(so_far + chunk.len()));
-                all.extend_from_slice(&head);
-                all.extend_from_slice(&chunk);
-                joined = Some(all);
+        match first.take() {
+            None if joined.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    joined.reserve(announced.unwrap_or(0).max(total));
+                    joined.extend_from_slice(&earlier);
+                }
+                joined.extend_from_slice(&chunk);
             }
-            (_, Some(all)) => all.extend_from_slice(&chunk),
         }
     }
-    let body = match joined {
-        Some(all) => all.freeze(),
-        None => first.unwrap_or_default(),
-    };
+    let body = first.unwrap_or_else(|| joined.freeze());
     let (reply, answer) = oneshot::channel();
     if !engine.tell(sid, PollPost { body, reply }) {
         return RequestError::UnknownSid.to_response();
