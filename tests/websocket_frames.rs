@@ -163,6 +163,32 @@ async fn large_messages_cross_many_reads_both_ways() {
     assert_eq!(next_text(&mut stream).await, packet);
 }
 
+/// A burst far over what a session handles in one turn (`FRAMES_PER_TURN`, 128), written at
+/// once and so read in few reads: every event is handled, each once and in order, and the
+/// session still answers afterwards.
+#[tokio::test]
+async fn a_burst_of_events_in_one_write_is_handled_whole_and_in_order() {
+    let server = start_echo(Config::default());
+    let addr = server.addr;
+    let (mut stream, _sid) = raw_ws_session(addr).await;
+    stream.write_all(&masked(0x81, b"40")).await.expect("send");
+    assert!(next_text(&mut stream).await.starts_with("40{"));
+    const BURST: usize = 1000;
+    let mut bytes = Vec::new();
+    for i in 0..BURST {
+        bytes.extend(masked(0x81, format!(r#"42["echo",{i}]"#).as_bytes()));
+    }
+    stream.write_all(&bytes).await.expect("send the burst");
+    for i in 0..BURST {
+        assert_eq!(next_text(&mut stream).await, format!(r#"42["echo",{i}]"#));
+    }
+    stream
+        .write_all(&masked(0x81, br#"42["echo","after"]"#))
+        .await
+        .expect("send");
+    assert_eq!(next_text(&mut stream).await, r#"42["echo","after"]"#);
+}
+
 /// Sends `frame` on a connected hand-made WebSocket; the server must close it with `code`
 /// while another client goes on.
 async fn violation_closes_with(frame: &[u8], code: u16, what: &str) {
