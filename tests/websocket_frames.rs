@@ -163,7 +163,7 @@ async fn large_messages_cross_many_reads_both_ways() {
     assert_eq!(next_text(&mut stream).await, packet);
 }
 
-/// A burst far over what a session handles in one turn (`FRAMES_PER_TURN`, 128), written at
+/// A burst far over what a session handles in one turn (actix takes 16 frames), written at
 /// once and so read in few reads: every event is handled, each once and in order, and the
 /// session still answers afterwards.
 #[tokio::test]

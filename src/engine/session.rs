@@ -107,7 +107,7 @@ impl<H: SessionHandler> Session<H> {
     }
 
     /// Starts a session on a WebSocket; the OPEN packet is its first frame. `input` is the
-    /// socket's frame stream, fed to the actor by a `FramePump`.
+    /// socket's frame stream, fed to the actor with `add_stream`.
     pub(crate) fn start_websocket<S>(
         engine: Arc<Engine<H>>,
         sid: Arc<str>,
@@ -121,7 +121,7 @@ impl<H: SessionHandler> Session<H> {
         let open = Frame::Text(format!("0{}", engine.config.open_payload(&sid, false)).into());
         link.send(open);
         Session::create(move |ctx| {
-            ctx.spawn(FramePump { input });
+            ctx.add_stream(input);
             Session::new(engine, sid, info, Transport::WebSocket(link))
         })
     }
@@ -630,49 +630,13 @@ impl<H: SessionHandler> Handler<AttachProbe> for Session<H> {
     }
 }
 
-/// Most frames a session handles in one turn before it lets other tasks run.
-const FRAMES_PER_TURN: usize = 128;
-
-pin_project_lite::pin_project! {
-    /// Feeds a WebSocket's frames to its session, as `add_stream` would, but up to
-    /// `FRAMES_PER_TURN` per turn instead of actix's 16. The connections a burst of broadcasts
-    /// reaches are written after the turn, so a sender's 128 broadcasts leave in one write per
-    /// member instead of eight: on one core, a room of 1000 at 4,373 broadcasts/s went from a
-    /// p99 of 1.3 s to 0.12 s (BENCHMARKS.md). More per turn is slower again: the members'
-    /// queued bytes outgrow the caches. The stream ends with an explicit `WsFrame::End`.
-    struct FramePump<S> {
-        #[pin]
-        input: S,
+impl<H: SessionHandler> StreamHandler<WsInput> for Session<H> {
+    fn handle(&mut self, input: WsInput, ctx: &mut Context<Self>) {
+        self.on_ws_input(input, ctx);
     }
-}
 
-impl<H, S> ActorFuture<Session<H>> for FramePump<S>
-where
-    H: SessionHandler,
-    S: futures_util::Stream<Item = WsInput>,
-{
-    type Output = ();
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        act: &mut Session<H>,
-        ctx: &mut Context<Session<H>>,
-        task: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        let mut input = self.project().input;
-        for _ in 0..FRAMES_PER_TURN {
-            match input.as_mut().poll_next(task) {
-                std::task::Poll::Ready(Some(input)) => act.on_ws_input(input, ctx),
-                std::task::Poll::Ready(None) => return std::task::Poll::Ready(()),
-                std::task::Poll::Pending => return std::task::Poll::Pending,
-            }
-            if ctx.waiting() {
-                return std::task::Poll::Pending;
-            }
-        }
-        task.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
+    // Each stream ends with an explicit `WsFrame::End`; the default would stop the actor.
+    fn finished(&mut self, _ctx: &mut Context<Self>) {}
 }
 
 impl<H: SessionHandler> Handler<WsInput> for Session<H> {
