@@ -11,9 +11,7 @@ use actix_socketio::{
     Config, SocketIo,
 };
 use common::*;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 const LOGIN: &str = r#"40/admin,{"username":"root","password":"pw"}"#;
 
@@ -39,25 +37,9 @@ fn instrumented(mode: Mode) -> impl FnOnce(&SocketIo) + Send + 'static {
     }
 }
 
-/// The next text frame (Engine.IO pings answered) when it is a periodic one: `server_stats`
-/// come every 2 s (the admin UI's `serverStatsInterval`), as long as `STEP`, so this waits
-/// longer.
-async fn recv_periodic_text(ws: &mut Ws) -> String {
-    let next = async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(text))) if text.as_str() == "2" => send_text(ws, "3").await,
-                Some(Ok(Message::Text(text))) => return text.to_string(),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => panic!("WebSocket error while waiting for a frame: {e}"),
-                None => panic!("WebSocket ended while waiting for a frame"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(6), next)
-        .await
-        .expect("a periodic frame in time")
-}
+/// How long a test waits for a `server_stats`: they come every 2 s (the admin UI's
+/// `serverStatsInterval`), as long as `STEP`.
+const STATS_WAIT: Duration = Duration::from_secs(6);
 
 #[actix_rt::test]
 async fn production_mode_sends_only_statistics() {
@@ -88,7 +70,8 @@ async fn production_mode_sends_only_statistics() {
     }
     let mut packets_in = 0;
     for _ in 0..2 {
-        let (name, args) = admin_event(&recv_periodic_text(&mut ws).await);
+        let (name, args) =
+            admin_event(&recv_text_answering_pings_within(&mut ws, STATS_WAIT).await);
         assert_eq!(name, "server_stats", "production mode sent a live event");
         for event in args[0]["aggregatedEvents"].as_array().expect("events") {
             if event["type"] == "packetsIn" {

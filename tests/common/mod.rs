@@ -498,6 +498,11 @@ pub async fn send_binary(ws: &mut Ws, data: &[u8]) {
 
 /// The next data frame (text or binary; WebSocket pings and pongs skipped), within [`STEP`].
 pub async fn recv_message(ws: &mut Ws) -> Message {
+    recv_message_within(ws, STEP).await
+}
+
+/// `recv_message`, waiting up to `limit` (for frames that come on a timer of their own).
+pub async fn recv_message_within(ws: &mut Ws, limit: Duration) -> Message {
     let next = async {
         loop {
             match ws.next().await {
@@ -508,7 +513,7 @@ pub async fn recv_message(ws: &mut Ws) -> Message {
             }
         }
     };
-    timeout(STEP, next).await.expect("a frame in time")
+    timeout(limit, next).await.expect("a frame in time")
 }
 
 /// The next frame, which must be text. Engine.IO pings are returned like anything else.
@@ -529,13 +534,17 @@ pub async fn recv_binary(ws: &mut Ws) -> Vec<u8> {
 
 /// The next text frame other than an Engine.IO ping; each ping is answered with `3`.
 pub async fn recv_text_answering_pings(ws: &mut Ws) -> String {
+    recv_text_answering_pings_within(ws, STEP).await
+}
+
+/// `recv_text_answering_pings`, waiting up to `limit` for each frame.
+pub async fn recv_text_answering_pings_within(ws: &mut Ws, limit: Duration) -> String {
     loop {
-        let text = recv_text(ws).await;
-        if text == "2" {
-            send_text(ws, "3").await;
-            continue;
+        match recv_message_within(ws, limit).await {
+            Message::Text(text) if text.as_str() == "2" => send_text(ws, "3").await,
+            Message::Text(text) => return text.to_string(),
+            other => panic!("text frame expected, got {other:?}"),
         }
-        return text;
     }
 }
 
