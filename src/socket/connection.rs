@@ -545,7 +545,17 @@ impl Session<Connection> {
             queue.waiting.push_back(event);
             return;
         }
-        if let Some(call) = socket.dispatch(event) {
+        // Over long-polling what a synchronous handler sends (its ack, an emit) is queued as
+        // it returns, not sent to this session as a message.
+        let staged = socket.stage();
+        let call = socket.dispatch(event);
+        if staged {
+            let frames = socket.take_staged();
+            if !frames.is_empty() {
+                self.send_frames_when(&frames, Write::Soon, ctx);
+            }
+        }
+        if let Some(call) = call {
             self.run_pending(&socket, call, ctx);
         }
     }

@@ -178,10 +178,10 @@ pub(crate) struct SocketInner {
     /// The rooms this socket is in, mirrored from the RoomManager for synchronous reads.
     rooms: Mutex<RoomSet>,
     data: Mutex<Value>,
-    /// Where the RoomManager may put broadcast frames without a message to the session (see
-    /// `DirectRoute`): set by the session while its transport is a WebSocket, cleared when the
-    /// socket leaves; over the backlog limits the session's own path takes over.
-    direct: Mutex<Option<DirectRoute>>,
+    /// Where this socket's frames may go without a message to the session: the WebSocket's
+    /// outbox (see `DirectRoute`), or, over long-polling, the session's hands while it runs
+    /// this socket's handler (see `Direct::Staged`).
+    direct: Mutex<Direct>,
     /// Packets for this socket sent to the session as messages (broadcasts, emits that could
     /// not take the direct route, emits with acks) and not handled yet. While any is on its
     /// way, later packets take the same road, so that they stay in order.
@@ -194,6 +194,17 @@ pub(crate) struct SocketInner {
     websocket: AtomicBool,
     /// Its session's Engine.IO id.
     client: Arc<str>,
+}
+
+/// A socket's way around its session's mailbox.
+enum Direct {
+    None,
+    /// The WebSocket's outbox.
+    Outbox(DirectRoute),
+    /// The session is running this socket's handler (long-polling): what it sends waits here,
+    /// and the session queues it as the handler returns — the frames the message would have
+    /// brought right after, without the message.
+    Staged(Vec<Frame>),
 }
 
 /// A socket's rooms, sorted: a socket is in few rooms (its own, often one or two more), so a
@@ -289,7 +300,7 @@ impl Socket {
                 connected: AtomicBool::new(true),
                 rooms: Mutex::new(rooms),
                 data: Mutex::new(Value::Null),
-                direct: Mutex::new(None),
+                direct: Mutex::new(Direct::None),
                 in_flight: AtomicUsize::new(0),
                 recovery: recovery.map(Box::new),
                 watching: AtomicBool::new(false),
@@ -310,20 +321,49 @@ impl Socket {
 
     /// Opens or closes the direct route for broadcasts (the session's call).
     pub(crate) fn set_direct_route(&self, route: Option<DirectRoute>) {
-        *lock(&self.inner.direct) = route;
+        *lock(&self.inner.direct) = route.map_or(Direct::None, Direct::Outbox);
+    }
+
+    /// The session is about to run this socket's handler synchronously and will queue what it
+    /// sends when it returns (`take_staged`): over long-polling only (a WebSocket has its
+    /// outbox). False when nothing is staged.
+    pub(crate) fn stage(&self) -> bool {
+        let mut direct = lock(&self.inner.direct);
+        if matches!(*direct, Direct::None) {
+            *direct = Direct::Staged(Vec::new());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Ends `stage`: the frames sent meanwhile, in order, for the session to queue now.
+    pub(crate) fn take_staged(&self) -> Vec<Frame> {
+        let mut direct = lock(&self.inner.direct);
+        match std::mem::replace(&mut *direct, Direct::None) {
+            Direct::Staged(frames) => frames,
+            other => {
+                *direct = other;
+                Vec::new()
+            }
+        }
     }
 
     /// Queues a packet's frames on the direct route; false when the session must take them
     /// (no route, messages still on their way to it, or a backlog over the limits).
     pub(crate) fn deliver_direct(&self, frames: &[Frame], write: Write) -> bool {
-        let direct = lock(&self.inner.direct);
-        let Some(route) = direct.as_ref() else {
-            return false;
-        };
-        if self.inner.in_flight.load(Ordering::Acquire) != 0 {
+        let mut direct = lock(&self.inner.direct);
+        if matches!(*direct, Direct::None) || self.inner.in_flight.load(Ordering::Acquire) != 0 {
             return false;
         }
-        route.push(frames, write)
+        match &mut *direct {
+            Direct::Outbox(route) => route.push(frames, write),
+            Direct::Staged(staged) => {
+                staged.extend_from_slice(frames);
+                true
+            }
+            Direct::None => false,
+        }
     }
 
     /// A packet goes to the session as a message: counted until the session has queued it.
@@ -336,11 +376,31 @@ impl Socket {
         self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Sends one of this socket's packets: straight into the WebSocket's outbox when it can
-    /// (see `DirectRoute`), else through the session, counted so that later ones follow it.
+    /// Sends one of this socket's packets: straight into the WebSocket's outbox or the
+    /// session's hands when it can (see `Direct`), else through the session, counted so that
+    /// later ones follow it.
     pub(crate) fn send_frames(&self, frames: Vec<Frame>, volatile: bool) {
-        if !volatile && self.deliver_direct(&frames, Write::Now) {
-            return;
+        if !volatile {
+            let mut direct = lock(&self.inner.direct);
+            if self.inner.in_flight.load(Ordering::Acquire) == 0 {
+                match &mut *direct {
+                    Direct::Outbox(route) => {
+                        if route.push(&frames, Write::Now) {
+                            return;
+                        }
+                    }
+                    // The usual case, an ack or an emit in a handler: the frames as they are.
+                    Direct::Staged(staged) if staged.is_empty() => {
+                        *staged = frames;
+                        return;
+                    }
+                    Direct::Staged(staged) => {
+                        staged.extend(frames);
+                        return;
+                    }
+                    Direct::None => {}
+                }
+            }
         }
         self.send_message(frames.into(), volatile);
     }
