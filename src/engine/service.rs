@@ -211,10 +211,49 @@ struct EngineQuery<'a> {
 }
 
 impl<'a> EngineQuery<'a> {
-    /// Borrows from `query` what needs no decoding.
+    /// Borrows from `query` what needs no decoding; only a pair with `%` or `+` in it goes
+    /// through the decoder (the usual query has neither: `EIO=4&transport=polling&t=…&sid=…`).
     fn scan(query: &'a str) -> Self {
         let mut found = EngineQuery::default();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        // One pass over the bytes: where each pair ends, its first `=`, whether it has escapes.
+        let bytes = query.as_bytes();
+        let mut start = 0;
+        let mut equals = None;
+        let mut escaped = false;
+        for at in 0..=bytes.len() {
+            match bytes.get(at).copied() {
+                None | Some(b'&') => {}
+                Some(b'=') if equals.is_none() => {
+                    equals = Some(at);
+                    continue;
+                }
+                Some(b'%' | b'+') => {
+                    escaped = true;
+                    continue;
+                }
+                Some(_) => continue,
+            }
+            let begin = std::mem::replace(&mut start, at + 1);
+            let pair = &query[begin..at];
+            let split = equals.take();
+            let decode = std::mem::take(&mut escaped);
+            if pair.is_empty() {
+                continue;
+            }
+            let (key, value) = if decode {
+                match form_urlencoded::parse(pair.as_bytes()).next() {
+                    Some(decoded) => decoded,
+                    None => continue,
+                }
+            } else {
+                match split {
+                    Some(equals) => (
+                        Cow::Borrowed(&query[begin..equals]),
+                        Cow::Borrowed(&query[equals + 1..at]),
+                    ),
+                    None => (Cow::Borrowed(pair), Cow::Borrowed("")),
+                }
+            };
             let slot = match key.as_ref() {
                 "transport" => &mut found.transport,
                 "EIO" => &mut found.eio,
@@ -271,6 +310,15 @@ mod tests {
         assert_eq!(q.transport.as_deref(), Some("polling"));
         assert_eq!(q.sid.as_deref(), Some("c d"));
         assert_eq!(EngineQuery::scan(""), EngineQuery::default());
+        // Decoded keys count too; a key without `=` has an empty value; empty pairs are skipped.
+        let q = EngineQuery::scan("&&%45IO=4&transport&sid=x%3D1&=y");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some(""));
+        assert_eq!(q.sid.as_deref(), Some("x=1"));
+        assert!(matches!(
+            EngineQuery::scan("sid=abc").sid,
+            Some(Cow::Borrowed("abc"))
+        ));
         let map = query_map("a=1&b=%E2%9C%93&a=2&flag");
         assert_eq!(map["a"], "2");
         assert_eq!(map["b"], "\u{2713}");
