@@ -1,8 +1,6 @@
 //! Socket.IO v5 codec: `<type>[<attachments>-][<nsp>,][<ack id>][<json>]` inside an Engine.IO
 //! message. Pure functions; decoding validates exactly what the reference parser validates.
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 use crate::socket::error::DecodeError;
@@ -234,25 +232,53 @@ const DATA_ROOM: usize = 64;
 
 /// Writes the packet header: type, attachment count, namespace and ack id, in a string with
 /// room for `room` more bytes.
-fn header(kind: PacketType, attachments: usize, nsp: &str, id: Option<u64>, room: usize) -> String {
-    let mut out = String::with_capacity(24 + nsp.len() + room);
-    out.push(kind.as_char());
+fn header(
+    kind: PacketType,
+    attachments: usize,
+    nsp: &str,
+    id: Option<u64>,
+    room: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + nsp.len() + room);
+    out.push(kind.as_char() as u8);
     if attachments > 0 {
-        let _ = write!(out, "{attachments}-");
+        push_decimal(&mut out, attachments as u64);
+        out.push(b'-');
     }
     if nsp != "/" {
-        out.push_str(nsp);
-        out.push(',');
+        out.extend_from_slice(nsp.as_bytes());
+        out.push(b',');
     }
     if let Some(id) = id {
-        let _ = write!(out, "{id}");
+        push_decimal(&mut out, id);
     }
     out
 }
 
-fn push_json(out: &mut String, value: &Value) {
-    // Written in place (no intermediate String per argument); a `Value` always serializes.
-    let _ = write!(out, "{value}");
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Written in place: no intermediate String per argument, no formatter in between.
+fn push_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing a `Value` or a `str` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// The text of a packet written by the functions here (all of it from `str`s and JSON, so
+/// UTF-8).
+fn finish(out: Vec<u8>) -> String {
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Encodes an EVENT (or BINARY_EVENT when `attachments > 0`): `["event", ...args]`.
@@ -269,14 +295,14 @@ pub fn encode_event(
         PacketType::Event
     };
     let mut out = header(kind, attachments, nsp, id, event.len() + DATA_ROOM);
-    out.push('[');
-    push_json(&mut out, &Value::String(event.to_owned()));
+    out.push(b'[');
+    push_json(&mut out, event);
     for arg in args {
-        out.push(',');
+        out.push(b',');
         push_json(&mut out, arg);
     }
-    out.push(']');
-    out
+    out.push(b']');
+    finish(out)
 }
 
 /// Encodes an ACK (or BINARY_ACK): `[...args]`.
@@ -287,15 +313,15 @@ pub fn encode_ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
         PacketType::Ack
     };
     let mut out = header(kind, attachments, nsp, Some(id), DATA_ROOM);
-    out.push('[');
+    out.push(b'[');
     for (i, arg) in args.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         push_json(&mut out, arg);
     }
-    out.push(']');
-    out
+    out.push(b']');
+    finish(out)
 }
 
 /// Encodes the CONNECT answer carrying the new socket's id.
@@ -306,7 +332,7 @@ pub fn encode_connect(nsp: &str, sid: &str, pid: Option<&str>) -> String {
         None => serde_json::json!({ "sid": sid }),
     };
     push_json(&mut out, &body);
-    out
+    finish(out)
 }
 
 /// Encodes a CONNECT_ERROR: `{"message":…[,"data":…]}`.
@@ -318,12 +344,12 @@ pub fn encode_connect_error(nsp: &str, message: &str, data: Option<&Value>) -> S
     }
     let mut out = header(PacketType::ConnectError, 0, nsp, None, DATA_ROOM);
     push_json(&mut out, &Value::Object(body));
-    out
+    finish(out)
 }
 
 /// Encodes a DISCONNECT for one namespace.
 pub fn encode_disconnect(nsp: &str) -> String {
-    header(PacketType::Disconnect, 0, nsp, None, 0)
+    finish(header(PacketType::Disconnect, 0, nsp, None, 0))
 }
 
 #[cfg(test)]
@@ -521,6 +547,15 @@ mod tests {
         assert_eq!(
             encode_ack("/", 789, &[placeholder(0)], 1),
             "61-789[{\"_placeholder\":true,\"num\":0}]"
+        );
+        // Multi-digit counts and ids, and an event name that needs escaping.
+        assert_eq!(
+            encode_event("/", Some(10), "a\"\n\u{e9}", &[], 12),
+            "512-10[\"a\\\"\\n\u{e9}\"]"
+        );
+        assert_eq!(
+            encode_ack("/", u64::MAX, &[], 0),
+            format!("3{}[]", u64::MAX)
         );
     }
 
