@@ -215,44 +215,18 @@ impl<'a> EngineQuery<'a> {
     /// through the decoder (the usual query has neither: `EIO=4&transport=polling&t=…&sid=…`).
     fn scan(query: &'a str) -> Self {
         let mut found = EngineQuery::default();
-        // One pass over the bytes: where each pair ends, its first `=`, whether it has escapes.
-        let bytes = query.as_bytes();
-        let mut start = 0;
-        let mut equals = None;
-        let mut escaped = false;
-        for at in 0..=bytes.len() {
-            match bytes.get(at).copied() {
-                None | Some(b'&') => {}
-                Some(b'=') if equals.is_none() => {
-                    equals = Some(at);
-                    continue;
-                }
-                Some(b'%' | b'+') => {
-                    escaped = true;
-                    continue;
-                }
-                Some(_) => continue,
-            }
-            let begin = std::mem::replace(&mut start, at + 1);
-            let pair = &query[begin..at];
-            let split = equals.take();
-            let decode = std::mem::take(&mut escaped);
+        for pair in query.split('&') {
             if pair.is_empty() {
                 continue;
             }
-            let (key, value) = if decode {
+            let (key, value) = if pair.contains(['%', '+']) {
                 match form_urlencoded::parse(pair.as_bytes()).next() {
                     Some(decoded) => decoded,
                     None => continue,
                 }
             } else {
-                match split {
-                    Some(equals) => (
-                        Cow::Borrowed(&query[begin..equals]),
-                        Cow::Borrowed(&query[equals + 1..at]),
-                    ),
-                    None => (Cow::Borrowed(pair), Cow::Borrowed("")),
-                }
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(key), Cow::Borrowed(value))
             };
             let slot = match key.as_ref() {
                 "transport" => &mut found.transport,

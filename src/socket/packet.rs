@@ -242,7 +242,7 @@ fn header(
     let mut out = Vec::with_capacity(24 + nsp.len() + room);
     out.push(kind.as_char() as u8);
     if attachments > 0 {
-        push_decimal(&mut out, attachments as u64);
+        push_json(&mut out, &attachments);
         out.push(b'-');
     }
     if nsp != "/" {
@@ -250,28 +250,14 @@ fn header(
         out.push(b',');
     }
     if let Some(id) = id {
-        push_decimal(&mut out, id);
+        push_json(&mut out, &id);
     }
     out
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
 /// Written in place: no intermediate String per argument, no formatter in between.
 fn push_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    // Writing a `Value` or a `str` into a Vec cannot fail.
+    // Writing a `Value`, a `str` or an integer into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
 }
 

@@ -207,6 +207,20 @@ enum Direct {
     Staged(Vec<Frame>),
 }
 
+impl Direct {
+    /// Takes a packet's frames; false when there is no route or the outbox refuses them.
+    fn push(&mut self, frames: &[Frame], write: Write) -> bool {
+        match self {
+            Direct::None => false,
+            Direct::Outbox(route) => route.push(frames, write),
+            Direct::Staged(staged) => {
+                staged.extend_from_slice(frames);
+                true
+            }
+        }
+    }
+}
+
 /// A socket's rooms, sorted: a socket is in few rooms (its own, often one or two more), so a
 /// sorted list costs one small allocation where a `BTreeSet` allocates a node of eleven (and a
 /// `HashSet` a table of four). The RoomManager keeps its members' rooms in one too.
@@ -353,17 +367,7 @@ impl Socket {
     /// (no route, messages still on their way to it, or a backlog over the limits).
     pub(crate) fn deliver_direct(&self, frames: &[Frame], write: Write) -> bool {
         let mut direct = lock(&self.inner.direct);
-        if matches!(*direct, Direct::None) || self.inner.in_flight.load(Ordering::Acquire) != 0 {
-            return false;
-        }
-        match &mut *direct {
-            Direct::Outbox(route) => route.push(frames, write),
-            Direct::Staged(staged) => {
-                staged.extend_from_slice(frames);
-                true
-            }
-            Direct::None => false,
-        }
+        self.inner.in_flight.load(Ordering::Acquire) == 0 && direct.push(frames, write)
     }
 
     /// A packet goes to the session as a message: counted until the session has queued it.
@@ -383,22 +387,15 @@ impl Socket {
         if !volatile {
             let mut direct = lock(&self.inner.direct);
             if self.inner.in_flight.load(Ordering::Acquire) == 0 {
-                match &mut *direct {
-                    Direct::Outbox(route) => {
-                        if route.push(&frames, Write::Now) {
-                            return;
-                        }
-                    }
-                    // The usual case, an ack or an emit in a handler: the frames as they are.
-                    Direct::Staged(staged) if staged.is_empty() => {
+                // The usual staged case, one ack or emit in a handler: the frames as they are.
+                if let Direct::Staged(staged) = &mut *direct {
+                    if staged.is_empty() {
                         *staged = frames;
                         return;
                     }
-                    Direct::Staged(staged) => {
-                        staged.extend(frames);
-                        return;
-                    }
-                    Direct::None => {}
+                }
+                if direct.push(&frames, Write::Now) {
+                    return;
                 }
             }
         }
