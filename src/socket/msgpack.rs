@@ -208,7 +208,8 @@ impl Reader<'_> {
         Item::Value(Number::from_f64(value).map_or(Value::Null, Value::Number))
     }
 
-    /// The next value; `depth` counts the arrays and maps around it.
+    /// The next value; `depth` counts the arrays and maps around it. A binary value counts as a
+    /// container too: it is held as a placeholder map, one level deeper than where it sits.
     fn item(&mut self, depth: usize) -> Result<Item, DecodeError> {
         let marker = Marker::from_u8(self.u8()?);
         if matches!(
@@ -219,6 +220,12 @@ impl Reader<'_> {
                 | Marker::FixMap(_)
                 | Marker::Map16
                 | Marker::Map32
+                | Marker::Bin8
+                | Marker::Bin16
+                | Marker::Bin32
+                | Marker::Ext8
+                | Marker::Ext16
+                | Marker::Ext32
         ) && depth >= MAX_DEPTH
         {
             return Err(bad("nested too deep"));
@@ -1083,5 +1090,21 @@ mod tests {
             decode(&event(&deep)).unwrap_err(),
             DecodeError::BadMsgPack("nested too deep")
         );
+        // A binary value is held as a placeholder map, so at the bottom it is one level more:
+        // in place of the innermost empty array it fits, inside it it does not (found by the
+        // fuzzer, as bin8 and as notepack's ext 0).
+        for binary in [&[0xc4, 1, 7][..], &[0xc7, 1, 0, 7]] {
+            let mut deep = vec![0x92, 0xa1, b'e'];
+            deep.extend(std::iter::repeat_n(0x91, depth - 1));
+            deep.extend_from_slice(binary);
+            let (packet, attachments) = decode(&event(&deep)).expect("fits");
+            assert_eq!(attachments, [Bytes::from_static(&[7])]);
+            assert!(packet.data.is_some());
+            deep.insert(3, 0x91);
+            assert_eq!(
+                decode(&event(&deep)).unwrap_err(),
+                DecodeError::BadMsgPack("nested too deep")
+            );
+        }
     }
 }
