@@ -3,7 +3,6 @@
 
 use std::{
     collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, RwLock,
@@ -37,32 +36,12 @@ impl<H: SessionHandler> Clone for SessionEntry<H> {
     }
 }
 
-/// Hashes the registry's keys. They are sids the server drew at random (a client can only look
-/// one up, never insert one), so a keyed hash buys nothing against flooding here: a multiply
-/// per eight bytes replaces SipHash on the hottest lookups (each polling request does one or
-/// two).
-#[derive(Default)]
-struct SidHasher(u64);
+/// The registry's hasher: foldhash (seeded per map) instead of SipHash on the hottest lookups,
+/// one or two per polling request. Its keys are sids the server drew at random; a client can
+/// only look one up, never insert one.
+type SidHashing = foldhash::fast::RandomState;
 
-impl Hasher for SidHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for &byte in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 32)
-    }
-}
-
-type Sessions<H> = HashMap<Arc<str>, SessionEntry<H>, BuildHasherDefault<SidHasher>>;
+type Sessions<H> = HashMap<Arc<str>, SessionEntry<H>, SidHashing>;
 
 /// State shared by the HTTP entry point, the transports and every session of one server.
 pub(crate) struct Engine<H: SessionHandler> {
@@ -192,17 +171,14 @@ impl<H: SessionHandler> Engine<H> {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        collections::HashSet,
-        hash::{BuildHasher, BuildHasherDefault},
-    };
+    use std::{collections::HashSet, hash::BuildHasher};
 
-    use super::SidHasher;
+    use super::SidHashing;
     use crate::engine::random_id;
 
     #[test]
     fn sid_hashes_spread_over_buckets_and_control_bytes() {
-        let build = BuildHasherDefault::<SidHasher>::default();
+        let build = SidHashing::default();
         let hashes: Vec<u64> = (0..4096)
             .map(|_| build.hash_one(&*random_id().expect("random")))
             .collect();
